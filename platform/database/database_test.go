@@ -1,0 +1,80 @@
+package database_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"instant/platform/database"
+	"instant/platform/logging"
+	"instant/platform/testenv"
+)
+
+var migs = []database.Migration{
+	{Version: 1, Name: "items", SQL: `CREATE TABLE items (id TEXT PRIMARY KEY, n INTEGER NOT NULL);
+		CREATE INDEX items_n ON items (n);`},
+	{Version: 2, Name: "stamp",
+		Postgres: `ALTER TABLE items ADD COLUMN created_at TIMESTAMPTZ NOT NULL DEFAULT now()`,
+		SQLite:   `ALTER TABLE items ADD COLUMN created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP`},
+}
+
+func dsns(t *testing.T) map[string]func(*testing.T) string {
+	return map[string]func(*testing.T) string{
+		"postgres": func(t *testing.T) string { return testenv.Postgres(t) },
+		"sqlite":   func(t *testing.T) string { return testenv.SQLite(t) },
+	}
+}
+
+func TestMigrateConcurrentAndIdempotent(t *testing.T) {
+	for name, dsn := range dsns(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			url := dsn(t)
+			var wg sync.WaitGroup
+			errs := make([]error, 3)
+			for i := range 3 {
+				wg.Go(func() {
+					db, err := database.Open(ctx, url, database.Options{Log: logging.Discard()})
+					if err != nil {
+						errs[i] = err
+						return
+					}
+					defer database.Close(db)
+					errs[i] = database.Migrate(ctx, db, "test", migs)
+				})
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("starter %d: %v", i, err)
+				}
+			}
+			db, err := database.Open(ctx, url, database.Options{Log: logging.Discard()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer database.Close(db)
+			if err := database.Migrate(ctx, db, "test", migs); err != nil {
+				t.Fatalf("second run: %v", err)
+			}
+			var n int64
+			db.Table("schema_migrations").Count(&n)
+			if n != 2 {
+				t.Fatalf("schema_migrations rows = %d, want 2", n)
+			}
+			if err := db.Exec("INSERT INTO items (id, n) VALUES (?, ?)", "a", 1).Error; err != nil {
+				t.Fatal(err)
+			}
+			err = db.Exec("INSERT INTO items (id, n) VALUES (?, ?)", "a", 2).Error
+			if !database.IsUniqueViolation(err) {
+				t.Fatalf("duplicate insert: err = %v, want unique violation", err)
+			}
+		})
+	}
+}
+
+func TestOpenRejectsUnknownDSN(t *testing.T) {
+	if _, err := database.Open(context.Background(), "mysql://x", database.Options{}); err == nil {
+		t.Fatal("unknown DSN accepted")
+	}
+}

@@ -1,0 +1,131 @@
+// Package service holds what every instant process does the same way around its own
+// handlers: the common part of its configuration, its logger and metrics registry, and
+// serving with Consul self-registration and a graceful, draining shutdown.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"instant/platform/config"
+	"instant/platform/discovery"
+	"instant/platform/identity"
+	"instant/platform/logging"
+	"instant/platform/metrics"
+	"instant/platform/web"
+)
+
+// Base is the configuration every service shares; service configs embed it.
+type Base struct {
+	HTTPAddr        string        `env:"HTTP_ADDR" envDefault:":8080"`
+	InternalAddr    string        `env:"INTERNAL_ADDR" envDefault:":9090"`
+	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info"`
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
+	DrainDelay      time.Duration `env:"DRAIN_DELAY" envDefault:"0s"`
+	IdentitySecret  string        `env:"IDENTITY_SECRET,required" secret:"true"`
+
+	// Self-registration in Consul, for VMs or clusters without connect-inject (which
+	// registers pods itself).
+	ConsulRegister  bool   `env:"CONSUL_REGISTER" envDefault:"false"`
+	ConsulAddr      string `env:"CONSUL_HTTP_ADDR"`
+	ConsulToken     string `env:"CONSUL_HTTP_TOKEN" secret:"true"`
+	ServiceAddress  string `env:"SERVICE_ADDRESS"` // the address Consul's health check and peers reach
+	ServiceInstance string `env:"SERVICE_INSTANCE"`
+}
+
+// ValidateBase checks the shared fields; service Validate methods call it.
+func (b Base) ValidateBase() error {
+	if len(b.IdentitySecret) < identity.MinSecretLen {
+		return errors.New("IDENTITY_SECRET must be at least 32 bytes")
+	}
+	if b.ConsulRegister && (b.ConsulAddr == "" || b.ServiceAddress == "") {
+		return errors.New("CONSUL_REGISTER needs CONSUL_HTTP_ADDR and SERVICE_ADDRESS")
+	}
+	return nil
+}
+
+// Process is a service's shared runtime: logger, metrics and health.
+type Process struct {
+	Name     string
+	Log      *slog.Logger
+	Registry *prometheus.Registry
+	HTTP     *metrics.HTTP
+	Health   *web.Health
+}
+
+// Start loads T (which embeds Base) from getenv and builds the process around it; the
+// configuration is logged once with secrets masked.
+func Start[T any](name string, getenv func(string) string, stdout io.Writer, base func(*T) *Base) (T, *Process, error) {
+	cfg, err := config.Load[T](getenv)
+	if err != nil {
+		return cfg, nil, err
+	}
+	b := base(&cfg)
+	log := logging.New(stdout, b.LogLevel, name)
+	log.Info("config", config.Masked(cfg)...)
+	reg := metrics.NewRegistry()
+	return cfg, &Process{Name: name, Log: log, Registry: reg, HTTP: metrics.NewHTTP(reg), Health: web.NewHealth()}, nil
+}
+
+// Router returns the service's chi router with the standard edge middleware, then mw,
+// and health routes.
+func (p *Process) Router(mw ...func(http.Handler) http.Handler) *chi.Mux {
+	return web.NewRouter(p.Log, p.HTTP, p.Health, mw...)
+}
+
+// Serve runs the public and internal servers until ctx ends, registered in Consul while
+// up when configured. OnListen (tests) learns the bound addresses.
+func (p *Process) Serve(ctx context.Context, b Base, h http.Handler, onListen func(public, internal net.Addr)) error {
+	srv := &web.Server{
+		Addr: b.HTTPAddr, InternalAddr: b.InternalAddr, Handler: h,
+		Internal: web.InternalHandler(p.Registry, p.Health), Health: p.Health, Log: p.Log,
+		ShutdownTimeout: b.ShutdownTimeout, DrainDelay: b.DrainDelay,
+	}
+	var deregister func(context.Context) error
+	srv.OnListen = func(pub, intl net.Addr) {
+		if onListen != nil {
+			onListen(pub, intl)
+		}
+		if !b.ConsulRegister {
+			return
+		}
+		_, portStr, _ := net.SplitHostPort(pub.String())
+		port, _ := strconv.Atoi(portStr)
+		id := b.ServiceInstance
+		if id == "" {
+			id = fmt.Sprintf("%s-%s-%d", p.Name, b.ServiceAddress, port)
+		}
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		d, err := discovery.Register(rctx, discovery.Registration{
+			ConsulAddr: b.ConsulAddr, Token: b.ConsulToken, Name: p.Name, ID: id,
+			Address: b.ServiceAddress, Port: port, CheckPath: "/readyz",
+		})
+		if err != nil {
+			// Not fatal: the instance still serves; Consul simply does not route to it.
+			p.Log.Error("consul registration failed", "err", err)
+			return
+		}
+		deregister = d
+		p.Log.Info("registered in consul", "id", id)
+	}
+	err := srv.Run(ctx)
+	if deregister != nil {
+		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if derr := deregister(dctx); derr != nil {
+			p.Log.Warn("consul deregistration failed", "err", derr)
+		}
+	}
+	return err
+}
