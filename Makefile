@@ -16,13 +16,13 @@ SERVICES := gateway auth email
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 TESTFLAGS ?= -count=1
 
-.PHONY: help run build test test-race lint fmt vet tidy clean
+.PHONY: help run build test test-race bench-go lint fmt vet tidy clean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 run: build ## start gateway, auth, email and embedded stand-ins; Ctrl-C stops all
-	$(BIN)/devstack -bin $(BIN) -data .run
+	$(BIN)/devstack -bin $(BIN) -data .run $(ARGS)
 
 build: ## build every service binary and the launcher into bin/
 	@mkdir -p $(BIN)
@@ -36,6 +36,9 @@ test: ## run every module's tests (CI=true turns missing servers into failures)
 
 test-race: ## the tests with the race detector
 	@$(MAKE) --no-print-directory test TESTFLAGS="-count=1 -race"
+
+bench-go: ## Go benchmarks of every module, comparable with benchstat
+	@set -e; for m in $(MODULES); do (cd $$m && $(GO) test -run '^$$' -bench . -benchmem ./...); done
 
 lint: fmt vet ## gofmt and go vet over every module
 

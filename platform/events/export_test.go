@@ -1,6 +1,9 @@
 package events
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // SetAfterPublish installs a hook that runs between a relay's publish and its mark; an
 // error from it simulates a crash there.
@@ -10,3 +13,6 @@ func SetAfterPublish(r *Relay, fn func() error) { r.afterPublish = fn }
 func Backoff(base, ceiling time.Duration, attempt int) time.Duration {
 	return backoff(base, ceiling, attempt)
 }
+
+// RefreshGauges runs one gauge refresh.
+func RefreshGauges(r *Relay, ctx context.Context) { r.refreshGauges(ctx) }

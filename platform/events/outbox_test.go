@@ -393,3 +393,18 @@ func TestRelayKeepsRowsWhileKafkaDown(t *testing.T) {
 		})
 	}
 }
+
+// TestRefreshGaugesSurvivesCancelledContext: a gauge query on a cancelled context (as at
+// shutdown) must fail quietly, never panic, on the prepared-statement pool services use.
+func TestRefreshGaugesSurvivesCancelledContext(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			db := openDB(t, d.dsn(t))
+			enqueue(t, db, "things", mustEnvelope(t, "a", "k", 1))
+			r := newRelay(t, db, []string{deadAddr(t)}, prometheus.NewRegistry(), events.RelayOptions{})
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			events.RefreshGauges(r, ctx)
+		})
+	}
+}

@@ -273,15 +273,17 @@ func (r *Relay) refreshGauges(ctx context.Context) {
 		return
 	}
 	r.backlog.Set(float64(backlog))
-	var oldest sql.NullTime
-	err := db.Raw(`SELECT created_at FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT 1`).Row().Scan(&oldest)
+	// Scan, not Row(): on a prepared-statement pool Row() returns an empty *sql.Row when
+	// preparing fails (a cancelled context, a lost database) and scanning it panics.
+	var oldest struct{ CreatedAt sql.NullTime }
+	res := db.Raw(`SELECT created_at FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT 1`).Scan(&oldest)
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
+	case res.Error != nil:
+		r.log.DebugContext(ctx, "outbox oldest query failed", "err", res.Error)
+	case res.RowsAffected == 0 || !oldest.CreatedAt.Valid:
 		r.oldest.Set(0)
-	case err != nil:
-		r.log.DebugContext(ctx, "outbox oldest query failed", "err", err)
-	case oldest.Valid:
-		r.oldest.Set(max(time.Since(oldest.Time).Seconds(), 0))
+	default:
+		r.oldest.Set(max(time.Since(oldest.CreatedAt.Time).Seconds(), 0))
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"instant/platform/config"
 	"instant/platform/discovery"
@@ -73,6 +74,9 @@ func Start[T any](name string, getenv func(string) string, stdout io.Writer, bas
 	b := base(&cfg)
 	log := logging.New(stdout, b.LogLevel, name)
 	log.Info("config", config.Masked(cfg)...)
+	// go-redis reports connection trouble through a process-wide logger that writes
+	// plain text to stderr; route it into the JSON log instead.
+	redis.SetLogger(redisLogger{log})
 	reg := metrics.NewRegistry()
 	return cfg, &Process{Name: name, Log: log, Registry: reg, HTTP: metrics.NewHTTP(reg), Health: web.NewHealth()}, nil
 }
@@ -128,4 +132,10 @@ func (p *Process) Serve(ctx context.Context, b Base, h http.Handler, onListen fu
 		}
 	}
 	return err
+}
+
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
 }

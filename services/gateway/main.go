@@ -15,6 +15,9 @@ import (
 	"instant/services/gateway/internal/gateway"
 )
 
+// version is stamped at build time (-ldflags "-X main.version=...").
+var version = "dev"
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -34,5 +37,6 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	defer gw.Close()
+	proc.Log.Info("gateway starting", "version", version, "discovery", cfg.DiscoveryMode)
 	return proc.Serve(ctx, cfg.Base, gw.Handler(), nil)
 }

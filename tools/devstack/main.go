@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -42,6 +43,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	dataDir := fs.String("data", ".run", "directory for SQLite files, Kafka data, the identity secret and the mail log")
 	gatewayAddr := fs.String("gateway", "127.0.0.1:8080", "gateway listen address; port 0 picks free ports for everything")
 	inboxAddr := fs.String("inbox", "127.0.0.1:8025", "web inbox listen address")
+	var sets serviceSettings
+	fs.Var(&sets, "set", "extra setting for one service, SERVICE.NAME=VALUE (repeatable), e.g. gateway.RATE_LIMIT_USER_PER_SECOND=5000")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -54,10 +57,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	out := &lockedWriter{w: stdout}
 	log := slog.New(slog.NewJSONHandler(&prefixWriter{w: out, prefix: "devstack | "}, nil))
 
+	services := stack.DefaultServices()
+	if err := sets.apply(services); err != nil {
+		return err
+	}
 	s, err := stack.Start(ctx, stack.Options{
 		BinDir:      *binDir,
 		DataDir:     *dataDir,
-		Services:    stack.DefaultServices(),
+		Services:    services,
 		GatewayAddr: *gatewayAddr,
 		InboxAddr:   *inboxAddr,
 		Getenv:      getenv,
@@ -155,4 +162,37 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	return len(b), nil
+}
+
+// serviceSettings collects -set flags: SERVICE.NAME=VALUE, added to that service's env
+// after the contract, so a person can tune one service (a rate limit, a log level)
+// without editing code.
+type serviceSettings []string
+
+func (s *serviceSettings) String() string { return strings.Join(*s, " ") }
+
+func (s *serviceSettings) Set(v string) error {
+	svc, kv, ok := strings.Cut(v, ".")
+	name, _, hasEq := strings.Cut(kv, "=")
+	if !ok || svc == "" || !hasEq || name == "" {
+		return fmt.Errorf("want SERVICE.NAME=VALUE, got %q", v)
+	}
+	*s = append(*s, v)
+	return nil
+}
+
+func (s serviceSettings) apply(services []stack.Service) error {
+	for _, v := range s {
+		svc, kv, _ := strings.Cut(v, ".")
+		name, value, _ := strings.Cut(kv, "=")
+		i := slices.IndexFunc(services, func(x stack.Service) bool { return x.Name == svc })
+		if i < 0 {
+			return fmt.Errorf("-set %s: no service named %q", v, svc)
+		}
+		if services[i].Env == nil {
+			services[i].Env = map[string]string{}
+		}
+		services[i].Env[name] = value
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"instant/tools/devstack/stack"
 )
 
 // TestRun starts the command as `make run` does, with a stand-in binary for every
@@ -100,5 +103,50 @@ func TestRun_badFlag(t *testing.T) {
 	err := run(context.Background(), []string{"-nope"}, func(string) string { return "" }, io.Discard)
 	if err == nil {
 		t.Fatal("want an error for an unknown flag")
+	}
+}
+
+func TestServiceSettings(t *testing.T) {
+	tests := []struct {
+		name    string
+		flags   []string
+		wantErr bool
+		want    map[string]string
+	}{
+		{"applies_to_named_service", []string{"gateway.RATE_LIMIT_USER_PER_SECOND=5000", "gateway.LOG_LEVEL=debug"}, false,
+			map[string]string{"RATE_LIMIT_USER_PER_SECOND": "5000", "LOG_LEVEL": "debug"}},
+		{"unknown_service", []string{"nosuch.X=1"}, true, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var s serviceSettings
+			for _, f := range tt.flags {
+				if err := s.Set(f); err != nil {
+					t.Fatal(err)
+				}
+			}
+			services := stack.DefaultServices()
+			err := s.apply(services)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatal("want an error")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, svc := range services {
+				if svc.Name == "gateway" && !maps.Equal(svc.Env, tt.want) {
+					t.Fatalf("gateway env = %v, want %v", svc.Env, tt.want)
+				}
+			}
+		})
+	}
+	var s serviceSettings
+	for _, bad := range []string{"gateway", "gateway.X", ".X=1", "gateway.=1"} {
+		if err := s.Set(bad); err == nil {
+			t.Errorf("-set %q accepted", bad)
+		}
 	}
 }

@@ -39,11 +39,11 @@ type Config struct {
 
 	// Rate limits (requests per period). Auth limits guard the code flow against
 	// guessing and mail bombing; the others against a single client hogging the API.
-	RateAuthPerIPPerMinute    int `env:"RATE_LIMIT_AUTH_IP_PER_MINUTE" envDefault:"20"`
-	RateAuthPerEmailPerHour   int `env:"RATE_LIMIT_AUTH_EMAIL_PER_HOUR" envDefault:"10"`
-	RateUserPerSecond         int `env:"RATE_LIMIT_USER_PER_SECOND" envDefault:"50"`
-	RateAnonymousIPPerSecond  int `env:"RATE_LIMIT_IP_PER_SECOND" envDefault:"50"`
-	RateLimitBurstMultiplier  int `env:"RATE_LIMIT_BURST_MULTIPLIER" envDefault:"2"`
+	RateAuthPerIPPerMinute   int `env:"RATE_LIMIT_AUTH_IP_PER_MINUTE" envDefault:"20"`
+	RateAuthPerEmailPerHour  int `env:"RATE_LIMIT_AUTH_EMAIL_PER_HOUR" envDefault:"10"`
+	RateUserPerSecond        int `env:"RATE_LIMIT_USER_PER_SECOND" envDefault:"50"`
+	RateAnonymousIPPerSecond int `env:"RATE_LIMIT_IP_PER_SECOND" envDefault:"50"`
+	RateLimitBurstMultiplier int `env:"RATE_LIMIT_BURST_MULTIPLIER" envDefault:"2"`
 }
 
 // Validate checks what tags cannot.

@@ -78,9 +78,9 @@ func New(ctx context.Context, cfg config.Config, proc *service.Process, routes [
 	}
 	g := &Gateway{
 		cfg: cfg, proc: proc, rdb: rdb, signer: signer, resolver: resolver,
-		limiter:  redis_rate.NewLimiter(rdb),
-		bal:      discovery.NewBalancer(resolver),
-		origins:  map[string]bool{},
+		limiter: redis_rate.NewLimiter(rdb),
+		bal:     discovery.NewBalancer(resolver),
+		origins: map[string]bool{},
 	}
 	// Resolving renews the idle timeout, so the gateway shares auth's idle setting; it
 	// never creates sessions, so the lifetime argument is unused here.

@@ -228,7 +228,7 @@ func TestRouting(t *testing.T) {
 		{name: "csrf_200_bearer_any_origin", method: "POST", path: "/open",
 			hdr: map[string]string{"Authorization": "Bearer " + sid, "Origin": "https://evil.example"}, wantStatus: 200},
 		{name: "request_id_kept_and_trace_continued", method: "GET", path: "/open",
-			hdr: map[string]string{"X-Request-ID": "abc-123", "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+			hdr:        map[string]string{"X-Request-ID": "abc-123", "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
 			wantStatus: 200, check: func(t *testing.T, e echoed) {
 				if e.RequestID != "abc-123" {
 					t.Fatalf("request id = %q", e.RequestID)
