@@ -14,7 +14,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 MODULES  := $(shell $(GO) list -m -f '{{.Dir}}' 2>/dev/null)
 SERVICES := gateway auth email
 LDFLAGS  := -s -w -X main.version=$(VERSION)
-TESTFLAGS ?= -count=1
+TESTFLAGS ?= -count=1 -timeout=8m
 
 .PHONY: help run build test test-race bench-go lint fmt vet tidy clean
 

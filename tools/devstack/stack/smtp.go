@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -94,9 +95,11 @@ func summary(m Message) string {
 // required; a client that authenticates anyway is let in with any credentials, so a
 // service configured with a username still works against it.
 type mailSink struct {
-	srv  *smtp.Server
-	addr string
-	done chan struct{}
+	srv     *smtp.Server
+	ln      net.Listener
+	addr    string
+	done    chan struct{}
+	closing atomic.Bool
 }
 
 // maxMessageBytes is far above any mail the product sends; it only stops a runaway
@@ -120,10 +123,10 @@ func startMailSink(addr string, inbox *Inbox, log *slog.Logger) (*mailSink, erro
 	srv.WriteTimeout = time.Minute
 	srv.ErrorLog = smtpLogger{log: log.With("component", "smtp")}
 
-	sink := &mailSink{srv: srv, addr: ln.Addr().String(), done: make(chan struct{})}
+	sink := &mailSink{srv: srv, ln: ln, addr: ln.Addr().String(), done: make(chan struct{})}
 	go func() {
 		defer close(sink.done)
-		if err := srv.Serve(ln); err != nil {
+		if err := srv.Serve(ln); err != nil && !sink.closing.Load() {
 			log.Error("smtp sink stopped", "err", err)
 		}
 	}()
@@ -131,7 +134,12 @@ func startMailSink(addr string, inbox *Inbox, log *slog.Logger) (*mailSink, erro
 }
 
 func (m *mailSink) close() error {
+	m.closing.Store(true)
 	err := m.srv.Close()
+	// Server.Close only closes listeners Serve has registered; when close comes before
+	// the serving goroutine got that far, Serve would wait forever on the listener, so
+	// close it here as well.
+	m.ln.Close()
 	<-m.done
 	if err != nil && !errors.Is(err, smtp.ErrServerClosed) {
 		return fmt.Errorf("stack: stop smtp sink: %w", err)
