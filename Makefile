@@ -12,7 +12,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 # Every Go module of the workspace, in go.work order.
 MODULES  := $(shell $(GO) list -m -f '{{.Dir}}' 2>/dev/null)
-SERVICES := gateway auth email
+SERVICES := $(notdir $(wildcard services/*))
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 TESTFLAGS ?= -count=1 -timeout=8m
 

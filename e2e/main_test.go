@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"instant/tools/devstack/stack"
 )
 
 // binDir holds the service binaries built once for the whole package.
@@ -32,8 +34,8 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	args := []string{"build", "-o", dir + string(os.PathSeparator)}
-	for _, s := range services {
-		args = append(args, "./services/"+s)
+	for _, s := range stack.DefaultServices() {
+		args = append(args, "./services/"+s.Name)
 	}
 	cmd := exec.CommandContext(context.Background(), "go", args...)
 	cmd.Dir = root
@@ -45,6 +47,3 @@ func runMain(m *testing.M) int {
 	binDir = dir
 	return m.Run()
 }
-
-// services are the binaries the stack starts.
-var services = []string{"gateway", "auth", "email"}

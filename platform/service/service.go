@@ -44,6 +44,47 @@ type Base struct {
 	ServiceInstance string `env:"SERVICE_INSTANCE"`
 }
 
+// Discovery says how a process finds the instances of other services. Services that
+// call others (and the gateway) embed it.
+type Discovery struct {
+	DiscoveryMode   string `env:"DISCOVERY_MODE" envDefault:"static"`
+	DiscoveryStatic string `env:"DISCOVERY_STATIC"`
+	DNSSuffix       string `env:"DISCOVERY_DNS_SUFFIX"`
+	DNSPort         int    `env:"DISCOVERY_DNS_PORT" envDefault:"8080"`
+}
+
+// Resolver builds the resolver for the named services.
+func (d Discovery) Resolver(ctx context.Context, b Base, services []string, log *slog.Logger) (discovery.Resolver, error) {
+	r, err := discovery.New(ctx, discovery.Config{
+		Mode: d.DiscoveryMode, Static: d.DiscoveryStatic,
+		ConsulAddr: b.ConsulAddr, ConsulToken: b.ConsulToken,
+		DNSSuffix: d.DNSSuffix, DNSPort: d.DNSPort,
+		Services: services,
+	}, log)
+	if err != nil {
+		return nil, fmt.Errorf("discovery: %w", err)
+	}
+	return r, nil
+}
+
+// ValidateDiscovery checks the mode and what it needs.
+func (d Discovery) ValidateDiscovery(b Base) error {
+	switch d.DiscoveryMode {
+	case "static":
+		if d.DiscoveryStatic == "" {
+			return errors.New("DISCOVERY_MODE=static needs DISCOVERY_STATIC")
+		}
+	case "consul":
+		if b.ConsulAddr == "" {
+			return errors.New("DISCOVERY_MODE=consul needs CONSUL_HTTP_ADDR")
+		}
+	case "dns":
+	default:
+		return fmt.Errorf("DISCOVERY_MODE must be static, consul or dns, not %q", d.DiscoveryMode)
+	}
+	return nil
+}
+
 // ValidateBase checks the shared fields; service Validate methods call it.
 func (b Base) ValidateBase() error {
 	if len(b.IdentitySecret) < identity.MinSecretLen {

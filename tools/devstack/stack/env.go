@@ -53,9 +53,11 @@ func serviceEnv(p plan, all []plan, in infra, gatewayURL string) ([]string, erro
 	if svc.NeedsSMTP {
 		maps.Copy(env, in.smtp)
 	}
+	// Every service gets the discovery table: the gateway routes with it, and services
+	// use it for the few internal calls they make to each other.
+	env["DISCOVERY_MODE"] = "static"
+	env["DISCOVERY_STATIC"] = discoveryStatic(all)
 	if svc.Public {
-		env["DISCOVERY_MODE"] = "static"
-		env["DISCOVERY_STATIC"] = discoveryStatic(all)
 		env["CORS_ALLOWED_ORIGINS"] = corsOrigins(gatewayURL, in.getenv)
 	}
 	for k, v := range svc.Env {

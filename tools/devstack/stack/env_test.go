@@ -192,7 +192,8 @@ func TestServiceEnv(t *testing.T) {
 		}
 		return m
 	}
-	base := map[string]string{"LOG_LEVEL": "info", "IDENTITY_SECRET": "s3cret", "COOKIE_SECURE": "false", "PATH": "/bin", "HOME": "/home/dev"}
+	base := map[string]string{"LOG_LEVEL": "info", "IDENTITY_SECRET": "s3cret", "COOKIE_SECURE": "false", "PATH": "/bin", "HOME": "/home/dev",
+		"DISCOVERY_MODE": "static", "DISCOVERY_STATIC": "auth=127.0.0.1:8081;email=127.0.0.1:8083"}
 	with := func(m map[string]string) map[string]string {
 		out := map[string]string{}
 		for k, v := range base {
@@ -224,8 +225,6 @@ func TestServiceEnv(t *testing.T) {
 		{"gateway", plans[2], with(map[string]string{
 			"HTTP_ADDR": "0.0.0.0:8080", "INTERNAL_ADDR": "127.0.0.1:9080",
 			"REDIS_URL":            "redis://127.0.0.1:16379/0",
-			"DISCOVERY_MODE":       "static",
-			"DISCOVERY_STATIC":     "auth=127.0.0.1:8081;email=127.0.0.1:8083",
 			"CORS_ALLOWED_ORIGINS": "http://localhost:8080,http://127.0.0.1:8080",
 		})},
 	}

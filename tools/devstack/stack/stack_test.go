@@ -151,8 +151,8 @@ func TestStart_envContractAndStop(t *testing.T) {
 		if auth["IDENTITY_SECRET"] != gw["IDENTITY_SECRET"] {
 			t.Error("auth and gateway got different identity secrets")
 		}
-		if _, ok := auth["DISCOVERY_STATIC"]; ok {
-			t.Error("auth got the gateway's discovery table")
+		if auth["DISCOVERY_STATIC"] != gw["DISCOVERY_STATIC"] {
+			t.Error("auth and gateway got different discovery tables")
 		}
 		resp, err := http.Get(s.InternalURL("auth") + "/metrics")
 		if err != nil {

@@ -15,16 +15,12 @@ import (
 // Config is everything the gateway reads at start.
 type Config struct {
 	service.Base
+	service.Discovery
 
 	RedisURL string `env:"REDIS_URL,required"`
 
 	// Must match auth's setting: resolving a session renews its idle timeout.
 	SessionIdleTimeout time.Duration `env:"SESSION_IDLE_TIMEOUT" envDefault:"336h"`
-
-	DiscoveryMode   string `env:"DISCOVERY_MODE" envDefault:"static"`
-	DiscoveryStatic string `env:"DISCOVERY_STATIC"`
-	DNSSuffix       string `env:"DISCOVERY_DNS_SUFFIX"`
-	DNSPort         int    `env:"DISCOVERY_DNS_PORT" envDefault:"8080"`
 
 	// Origins a browser may call the API from (CORS and the Origin check on
 	// cookie-authenticated writes). Exact scheme://host[:port] values.
@@ -51,18 +47,8 @@ func (c *Config) Validate() error {
 	if err := c.ValidateBase(); err != nil {
 		return err
 	}
-	switch c.DiscoveryMode {
-	case "static":
-		if c.DiscoveryStatic == "" {
-			return errors.New("DISCOVERY_MODE=static needs DISCOVERY_STATIC")
-		}
-	case "consul":
-		if c.ConsulAddr == "" {
-			return errors.New("DISCOVERY_MODE=consul needs CONSUL_HTTP_ADDR")
-		}
-	case "dns":
-	default:
-		return fmt.Errorf("DISCOVERY_MODE must be static, consul or dns, not %q", c.DiscoveryMode)
+	if err := c.ValidateDiscovery(c.Base); err != nil {
+		return err
 	}
 	for _, o := range c.CORSAllowedOrigins {
 		u, err := url.Parse(o)

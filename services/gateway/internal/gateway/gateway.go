@@ -66,15 +66,10 @@ func New(ctx context.Context, cfg config.Config, proc *service.Process, routes [
 		rdb.Close()
 		return nil, err
 	}
-	resolver, err := discovery.New(ctx, discovery.Config{
-		Mode: cfg.DiscoveryMode, Static: cfg.DiscoveryStatic,
-		ConsulAddr: cfg.ConsulAddr, ConsulToken: cfg.ConsulToken,
-		DNSSuffix: cfg.DNSSuffix, DNSPort: cfg.DNSPort,
-		Services: Services(routes),
-	}, proc.Log)
+	resolver, err := cfg.Resolver(ctx, cfg.Base, Services(routes), proc.Log)
 	if err != nil {
 		rdb.Close()
-		return nil, fmt.Errorf("discovery: %w", err)
+		return nil, err
 	}
 	g := &Gateway{
 		cfg: cfg, proc: proc, rdb: rdb, signer: signer, resolver: resolver,
