@@ -63,6 +63,7 @@ func startStack(t *testing.T, real bool, gatewayEnv map[string]string) *stack.St
 	if err != nil {
 		t.Fatalf("start stack: %v\n%s", err, out)
 	}
+	gatewayURL = s.GatewayURL
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -78,14 +79,20 @@ func startStack(t *testing.T, real bool, gatewayEnv map[string]string) *stack.St
 
 // client is a user agent with its own cookie jar.
 type client struct {
-	t    *testing.T
-	base string
-	http *http.Client
+	t       *testing.T
+	base    string
+	gateway string // answers from here are checked against the OpenAPI document
+	http    *http.Client
 }
+
+// gatewayURL is the gateway of the stack the current test runs; set by startStack.
+var gatewayURL string
 
 func newClient(t *testing.T, base string) *client {
 	jar, _ := cookiejar.New(nil)
-	return &client{t: t, base: base, http: &http.Client{Jar: jar, Timeout: 20 * time.Second}}
+	return &client{t: t, base: base, gateway: gatewayURL, http: &http.Client{Jar: jar, Timeout: 20 * time.Second,
+		// Redirects (to presigned storage URLs) are followed by the test explicitly.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
 type response struct {
@@ -137,6 +144,10 @@ func (c *client) do(method, path string, body any, hdr map[string]string) respon
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	// Every answer that came through the gateway must match the API document.
+	if strings.HasPrefix(url, c.gateway) && c.gateway != "" {
+		checkAgainstSpec(c.t, req, resp.StatusCode, resp.Header, b)
+	}
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
 }
 

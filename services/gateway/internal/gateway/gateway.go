@@ -27,6 +27,7 @@ import (
 	"instant/platform/service"
 	"instant/platform/session"
 	"instant/platform/web"
+	"instant/services/gateway/internal/apidoc"
 	"instant/services/gateway/internal/config"
 )
 
@@ -116,6 +117,8 @@ func New(ctx context.Context, cfg config.Config, proc *service.Process, routes [
 	r.Get("/health", func(w http.ResponseWriter, _ *http.Request) {
 		web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	r.Handle("/swagger", apidoc.Handler())
+	r.Handle("/swagger/*", apidoc.Handler())
 	for _, rt := range routes {
 		h := g.route(rt)
 		if len(rt.Methods) == 0 {

@@ -416,3 +416,26 @@ func TestRealTableServices(t *testing.T) {
 		t.Fatalf("services (-want +got):\n%s", diff)
 	}
 }
+
+func TestSwaggerUI(t *testing.T) {
+	f := newFixture(t, testenv.Redis(t), nil)
+	tests := []struct {
+		path, contains string
+	}{
+		{"/swagger/index.html", "swagger-ui"},
+		{"/swagger/openapi.yaml", "openapi: 3"},
+		{"/swagger/swagger-initializer.js", "/swagger/openapi.yaml"},
+		{"/swagger/swagger-ui-bundle.js", "SwaggerUIBundle"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			resp, body := f.do(t, "GET", tt.path, "", nil)
+			if resp.StatusCode != 200 || !strings.Contains(string(body), tt.contains) {
+				t.Fatalf("status %d, body lacks %q", resp.StatusCode, tt.contains)
+			}
+			if resp.Header.Get("Content-Security-Policy") == "" {
+				t.Fatal("no Content-Security-Policy on the docs")
+			}
+		})
+	}
+}
