@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/go-chi/chi/v5"
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 
@@ -412,7 +413,7 @@ func TestRetryOnAnotherInstance(t *testing.T) {
 
 func TestRealTableServices(t *testing.T) {
 	got := Services(Table())
-	if diff := cmp.Diff([]string{"auth"}, got); diff != "" {
+	if diff := cmp.Diff([]string{"auth", "files", "posts", "comments", "likes", "follow"}, got); diff != "" {
 		t.Fatalf("services (-want +got):\n%s", diff)
 	}
 }
@@ -435,6 +436,49 @@ func TestSwaggerUI(t *testing.T) {
 			}
 			if resp.Header.Get("Content-Security-Policy") == "" {
 				t.Fatal("no Content-Security-Policy on the docs")
+			}
+		})
+	}
+}
+
+// TestTableRoutesResolve checks the real route table in chi: each documented path goes
+// to the service that owns it (chi prefers static segments, so /api/posts/users/{id}
+// is not taken for a post id) and internal routes are never exposed.
+func TestTableRoutesResolve(t *testing.T) {
+	r := chi.NewRouter()
+	for _, rt := range Table() {
+		svc := rt.Service
+		h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, svc) })
+		for _, m := range rt.Methods {
+			r.Method(m, rt.Pattern, h)
+		}
+	}
+	tests := []struct{ method, path, want string }{
+		{"GET", "/api/users/0190f5d6-3c4e-7d62-9b8e-1a2b3c4d5e6f", "auth"},
+		{"GET", "/api/users/by-username/alice", "auth"},
+		{"GET", "/api/users/0190f5d6-3c4e-7d62-9b8e-1a2b3c4d5e6f/posts", "posts"},
+		{"GET", "/api/posts/users/0190f5d6-3c4e-7d62-9b8e-1a2b3c4d5e6f", "posts"},
+		{"GET", "/api/posts/0190f5d6-3c4e-7d62-9b8e-1a2b3c4d5e6f", "posts"},
+		{"POST", "/api/posts/0190f5d6-3c4e-7d62-9b8e-1a2b3c4d5e6f/comments", "comments"},
+		{"PUT", "/api/posts/0190f5d6-3c4e-7d62-9b8e-1a2b3c4d5e6f/like", "likes"},
+		{"DELETE", "/api/files/users/0190f5d6-3c4e-7d62-9b8e-1a2b3c4d5e6f/a.jpg", "files"},
+		{"PUT", "/api/users/0190f5d6-3c4e-7d62-9b8e-1a2b3c4d5e6f/follow", "follow"},
+		{"GET", "/internal/posts/0190f5d6-3c4e-7d62-9b8e-1a2b3c4d5e6f", ""},
+		{"GET", "/internal/files/users/x/a.jpg", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			r.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, nil))
+			got := rec.Body.String()
+			if tt.want == "" {
+				if rec.Code != 404 {
+					t.Fatalf("internal route exposed: %d %q", rec.Code, got)
+				}
+				return
+			}
+			if got != tt.want {
+				t.Fatalf("routed to %q, want %q", got, tt.want)
 			}
 		})
 	}

@@ -51,6 +51,33 @@ func Table() []Route {
 		// auth: public profile reads.
 		{Pattern: "/api/users/{id}", Methods: []string{"GET"}, Service: "auth"},
 		{Pattern: "/api/users/by-username/{username}", Methods: []string{"GET"}, Service: "auth"},
+
+		// files: presigned upload and download URLs; bytes go straight to object storage.
+		{Pattern: "/api/files/upload-url", Methods: []string{"POST"}, Service: "files", Access: SignedIn},
+		{Pattern: "/api/files/download-url", Methods: []string{"POST"}, Service: "files", Access: SignedIn},
+		{Pattern: "/api/files/*", Methods: []string{"GET", "DELETE"}, Service: "files", Access: SignedIn},
+
+		// posts.
+		{Pattern: "/api/posts", Methods: []string{"GET", "POST"}, Service: "posts", Access: SignedIn},
+		{Pattern: "/api/posts/{id}", Methods: []string{"GET", "PATCH", "DELETE"}, Service: "posts", Access: SignedIn},
+		{Pattern: "/api/posts/users/{id}", Methods: []string{"GET"}, Service: "posts", Access: SignedIn},
+		{Pattern: "/api/users/{id}/posts", Methods: []string{"GET"}, Service: "posts", Access: SignedIn},
+		{Pattern: "/api/tags/{tag}/posts", Methods: []string{"GET"}, Service: "posts", Access: SignedIn},
+
+		// comments.
+		{Pattern: "/api/posts/{id}/comments", Methods: []string{"GET", "POST"}, Service: "comments", Access: SignedIn},
+		{Pattern: "/api/comments/{id}", Methods: []string{"PATCH", "DELETE"}, Service: "comments", Access: SignedIn},
+
+		// likes.
+		{Pattern: "/api/posts/{id}/like", Methods: []string{"PUT", "DELETE"}, Service: "likes", Access: SignedIn},
+		{Pattern: "/api/posts/{id}/likes", Methods: []string{"GET"}, Service: "likes", Access: SignedIn},
+		{Pattern: "/api/likes", Methods: []string{"GET"}, Service: "likes", Access: SignedIn},
+
+		// follow.
+		{Pattern: "/api/users/{id}/follow", Methods: []string{"PUT", "DELETE"}, Service: "follow", Access: SignedIn},
+		{Pattern: "/api/users/{id}/followers", Methods: []string{"GET"}, Service: "follow", Access: SignedIn},
+		{Pattern: "/api/users/{id}/following", Methods: []string{"GET"}, Service: "follow", Access: SignedIn},
+		{Pattern: "/api/users/{id}/follow-counts", Methods: []string{"GET"}, Service: "follow", Access: SignedIn},
 	}
 }
 
