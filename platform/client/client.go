@@ -22,8 +22,8 @@ import (
 	"instant/platform/web"
 )
 
-// Errors a call returns; anything else is a bug on one side (a 4xx/5xx the caller did
-// not expect), wrapped in *StatusError.
+// Errors a call returns; anything else is a bug on one side (a 4xx the caller did not
+// expect), wrapped in *StatusError.
 var (
 	ErrNotFound    = errors.New("client: not found")
 	ErrUnavailable = errors.New("client: service unavailable")
@@ -98,8 +98,9 @@ func (c *Client) GetJSON(ctx context.Context, path string, query url.Values, out
 		return nil
 	case resp.StatusCode == http.StatusNotFound:
 		return ErrNotFound
-	case resp.StatusCode == http.StatusServiceUnavailable, resp.StatusCode == http.StatusBadGateway,
-		resp.StatusCode == http.StatusGatewayTimeout, resp.StatusCode == http.StatusTooManyRequests:
+	case resp.StatusCode >= 500, resp.StatusCode == http.StatusTooManyRequests:
+		// A failing dependency is unavailable to the caller, whatever the reason inside
+		// it: the caller answers 503 (try later), not 500.
 		return fmt.Errorf("%w: %s answered %d", ErrUnavailable, c.service, resp.StatusCode)
 	default:
 		return &StatusError{Service: c.service, Status: resp.StatusCode}

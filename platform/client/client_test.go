@@ -27,6 +27,8 @@ func TestGetJSON(t *testing.T) {
 			web.WriteJSON(w, 200, map[string]string{"user": user, "rid": r.Header.Get("X-Request-ID"), "q": r.URL.Query().Get("q")})
 		case "/internal/things/busy":
 			w.WriteHeader(503)
+		case "/internal/things/broken":
+			w.WriteHeader(500)
 		case "/internal/things/bad":
 			w.WriteHeader(400)
 		default:
@@ -57,6 +59,7 @@ func TestGetJSON(t *testing.T) {
 	}{
 		{"not_found", c, "/internal/things/2", ErrNotFound},
 		{"busy_unavailable", c, "/internal/things/busy", ErrUnavailable},
+		{"broken_unavailable", c, "/internal/things/broken", ErrUnavailable},
 		{"down_unavailable", New("gone", r, signer, time.Second), "/x", ErrUnavailable},
 		{"unknown_service_unavailable", New("nosuch", r, signer, time.Second), "/x", ErrUnavailable},
 	}

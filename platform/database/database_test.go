@@ -2,8 +2,12 @@ package database_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"instant/platform/database"
 	"instant/platform/logging"
@@ -76,5 +80,33 @@ func TestMigrateConcurrentAndIdempotent(t *testing.T) {
 func TestOpenRejectsUnknownDSN(t *testing.T) {
 	if _, err := database.Open(context.Background(), "mysql://x", database.Options{}); err == nil {
 		t.Fatal("unknown DSN accepted")
+	}
+}
+
+func TestIsUnavailable(t *testing.T) {
+	ctx := context.Background()
+	_, connErr := database.Open(ctx, "postgres://postgres@127.0.0.1:1/none?sslmode=disable&connect_timeout=2", database.Options{})
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"connect_refused", connErr, true},
+		{"cancelled", context.Canceled, true},
+		{"deadline", fmt.Errorf("query: %w", context.DeadlineExceeded), true},
+		{"admin_shutdown", &pgconn.PgError{Code: "57P01"}, true},
+		{"too_many_connections", &pgconn.PgError{Code: "53300"}, true},
+		{"serialization", &pgconn.PgError{Code: "40001"}, true},
+		{"syntax_is_a_bug", &pgconn.PgError{Code: "42601"}, false},
+		{"unique_is_a_conflict", &pgconn.PgError{Code: "23505"}, false},
+		{"plain", errors.New("boom"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := database.IsUnavailable(tt.err); got != tt.want {
+				t.Fatalf("IsUnavailable(%v) = %v, want %v", tt.err, got, tt.want)
+			}
+		})
 	}
 }

@@ -5,16 +5,10 @@ package userdb
 
 import (
 	"context"
-	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"time"
 
-	"github.com/glebarez/go-sqlite"
-	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 
 	"instant/platform/database"
@@ -225,46 +219,11 @@ func translate(err error) error {
 		return ce.err
 	case errors.Is(err, gorm.ErrRecordNotFound):
 		return user.ErrNotFound
-	case unavailable(err):
+	case database.IsUnavailable(err):
 		return fmt.Errorf("%w: %w", user.ErrUnavailable, err)
 	default:
 		return err
 	}
-}
-
-func unavailable(err error) bool {
-	var (
-		netErr  net.Error
-		connErr *pgconn.ConnectError
-		pgErr   *pgconn.PgError
-		liteErr *sqlite.Error
-	)
-	switch {
-	case errors.Is(err, driver.ErrBadConn), errors.Is(err, sql.ErrConnDone),
-		errors.Is(err, context.DeadlineExceeded), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
-		errors.As(err, &netErr), errors.As(err, &connErr):
-		return true
-	case errors.As(err, &pgErr):
-		// 08: connection exception, 53: insufficient resources, 57: operator
-		// intervention (shutdown, recovery), 40: serialization failure or deadlock.
-		if len(pgErr.Code) < 2 {
-			return false
-		}
-		switch pgErr.Code[:2] {
-		case "08", "53", "57", "40":
-			return true
-		}
-		return false
-	case errors.As(err, &liteErr):
-		// SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN; the low
-		// byte is the primary code, the rest extends it.
-		switch liteErr.Code() & 0xff {
-		case 5, 6, 10, 13, 14:
-			return true
-		}
-		return false
-	}
-	return pgconn.SafeToRetry(err) || pgconn.Timeout(err)
 }
 
 // now is a change's timestamp: UTC at microsecond precision, what PostgreSQL keeps, so

@@ -1,0 +1,64 @@
+// Package config is the comments service's configuration: the shared service.Base and
+// service.Discovery (it calls posts) plus its database, Kafka topic and post lookups.
+// Every default lives in a tag here.
+package config
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	"instant/platform/service"
+)
+
+// maxPostCacheTTL caps POST_CACHE_TTL: a deleted post must not stay commentable for
+// more than a few seconds.
+const maxPostCacheTTL = 10 * time.Second
+
+// Config is read from the environment once, at start.
+type Config struct {
+	service.Base
+	service.Discovery
+
+	// DatabaseURL is PostgreSQL in the cluster; an SQLite file is the one-machine default.
+	DatabaseURL string   `env:"DATABASE_URL,required"`
+	Brokers     []string `env:"KAFKA_BROKERS,required" envSeparator:","`
+	EventsTopic string   `env:"COMMENT_EVENTS_TOPIC" envDefault:"comment.events"`
+
+	// PostsTimeout bounds one call to posts' internal route, well inside the gateway's
+	// own deadline, so a slow posts costs a quick 503 rather than a hang.
+	PostsTimeout time.Duration `env:"POSTS_TIMEOUT" envDefault:"2s"`
+	// PostCacheTTL is how long a post posts confirmed is believed to exist, and so how
+	// long a deleted post can still take comments; 0 turns the cache off (see
+	// comment.PostCache for the choice of default).
+	PostCacheTTL time.Duration `env:"POST_CACHE_TTL" envDefault:"2s"`
+}
+
+// Validate checks what tags cannot express.
+func (c *Config) Validate() error {
+	if err := c.ValidateBase(); err != nil {
+		return err
+	}
+	errs := []error{c.ValidateDiscovery(c.Base)}
+	// "a:9092, b:9092," is a list of two brokers, as a person writing it means.
+	brokers := c.Brokers[:0]
+	for _, b := range c.Brokers {
+		if b = strings.TrimSpace(b); b != "" {
+			brokers = append(brokers, b)
+		}
+	}
+	c.Brokers = brokers
+	if len(c.Brokers) == 0 {
+		errs = append(errs, errors.New("KAFKA_BROKERS must name at least one broker"))
+	}
+	if c.EventsTopic == "" {
+		errs = append(errs, errors.New("COMMENT_EVENTS_TOPIC must not be empty"))
+	}
+	if c.PostsTimeout <= 0 {
+		errs = append(errs, errors.New("POSTS_TIMEOUT must be positive"))
+	}
+	if c.PostCacheTTL < 0 || c.PostCacheTTL > maxPostCacheTTL {
+		errs = append(errs, errors.New("POST_CACHE_TTL must be from 0 (off) to 10s"))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,62 @@
+// Package config is the follow service's configuration: the shared service.Base and
+// service.Discovery (follow calls auth) plus its database, Kafka topic and the settings
+// of its calls to auth. Every default lives in a tag here.
+package config
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	"instant/platform/service"
+)
+
+// Config is read from the environment once, at start.
+type Config struct {
+	service.Base
+	service.Discovery
+
+	// DatabaseURL is PostgreSQL in the cluster; an SQLite file is the one-machine default.
+	DatabaseURL string   `env:"DATABASE_URL,required"`
+	Brokers     []string `env:"KAFKA_BROKERS,required" envSeparator:","`
+	EventsTopic string   `env:"FOLLOW_EVENTS_TOPIC" envDefault:"follow.events"`
+
+	// AuthTimeout bounds one call to auth (does this user exist?); a follow waits on it,
+	// so it stays well below the gateway's upstream timeout.
+	AuthTimeout time.Duration `env:"AUTH_TIMEOUT" envDefault:"2s"`
+	// UserCacheTTL is how long "this user exists" is remembered, and so how long a just
+	// deleted account can still be followed; 0 asks auth every time.
+	UserCacheTTL time.Duration `env:"USER_CACHE_TTL" envDefault:"30s"`
+}
+
+// UserCacheSize bounds the remembered user ids (about 100 bytes each).
+const UserCacheSize = 10000
+
+// Validate checks what tags cannot express.
+func (c *Config) Validate() error {
+	if err := c.ValidateBase(); err != nil {
+		return err
+	}
+	errs := []error{c.ValidateDiscovery(c.Base)}
+	// "a:9092, b:9092," is a list of two brokers, as a person writing it means.
+	brokers := c.Brokers[:0]
+	for _, b := range c.Brokers {
+		if b = strings.TrimSpace(b); b != "" {
+			brokers = append(brokers, b)
+		}
+	}
+	c.Brokers = brokers
+	if len(c.Brokers) == 0 {
+		errs = append(errs, errors.New("KAFKA_BROKERS must name at least one broker"))
+	}
+	if strings.TrimSpace(c.EventsTopic) == "" {
+		errs = append(errs, errors.New("FOLLOW_EVENTS_TOPIC must not be empty"))
+	}
+	if c.AuthTimeout <= 0 {
+		errs = append(errs, errors.New("AUTH_TIMEOUT must be positive"))
+	}
+	if c.UserCacheTTL < 0 {
+		errs = append(errs, errors.New("USER_CACHE_TTL must not be negative"))
+	}
+	return errors.Join(errs...)
+}

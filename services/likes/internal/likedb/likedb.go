@@ -1,0 +1,206 @@
+// Package likedb stores likes and like counts with gorm, in PostgreSQL or SQLite. It
+// translates driver errors into the core's (like.ErrUnavailable) and writes each real
+// change's like.* event to the outbox in the change's own transaction.
+package likedb
+
+import (
+	"context"
+	"fmt"
+	"instant/platform/database"
+	"time"
+
+	"gorm.io/gorm"
+
+	"instant/platform/events"
+	"instant/services/likes/internal/like"
+)
+
+// Event types and the producer name on their envelopes (contracts.md).
+const (
+	TypeCreated = "like.created"
+	TypeDeleted = "like.deleted"
+	producer    = "likes"
+)
+
+// EventData is the data of like.created and like.deleted. CreatedAt is when the like
+// was made, in both: like.deleted describes the like that was removed, and the
+// envelope's occurred_at says when it was.
+type EventData struct {
+	PostID    string    `json:"post_id"`
+	UserID    string    `json:"user_id"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// The statements, named so the plan test explains exactly what runs.
+const (
+	// The primary key turns a repeated or concurrent like into no row: RowsAffected is 0.
+	sqlInsertLike = `INSERT INTO likes (post_id, user_id, created_at) VALUES (?, ?, ?)
+		ON CONFLICT (post_id, user_id) DO NOTHING`
+	sqlDeleteLike = `DELETE FROM likes WHERE post_id = ? AND user_id = ? RETURNING created_at`
+	// The count row is locked by the first writer; concurrent likes of one post queue on
+	// it, each adding exactly its own one.
+	sqlIncrement = `INSERT INTO like_counts (post_id, count) VALUES (?, 1)
+		ON CONFLICT (post_id) DO UPDATE SET count = like_counts.count + 1 RETURNING count`
+	sqlDecrement = `UPDATE like_counts SET count = count - 1 WHERE post_id = ? RETURNING count`
+	sqlCount     = `SELECT count FROM like_counts WHERE post_id = ?`
+
+	// A post's likers, newest first. "created_at <= ?" repeats the cursor's bound in a
+	// form the index range scan can start from; the OR then drops the cursor's own
+	// instant up to and including the last user listed.
+	sqlLikersFirst = `SELECT user_id, created_at FROM likes WHERE post_id = ?
+		ORDER BY created_at DESC, user_id LIMIT ?`
+	sqlLikersAfter = `SELECT user_id, created_at FROM likes WHERE post_id = ?
+		AND created_at <= ? AND (created_at < ? OR user_id > ?)
+		ORDER BY created_at DESC, user_id LIMIT ?`
+
+	sqlCounts     = `SELECT post_id, count FROM like_counts WHERE post_id IN ?`
+	sqlLikedAmong = `SELECT post_id FROM likes WHERE user_id = ? AND post_id IN ?`
+)
+
+// Store implements like.Store.
+type Store struct {
+	db     *gorm.DB
+	topic  string
+	notify func()
+}
+
+// New returns a Store writing like.* events for topic; notify (the outbox relay's
+// Notify, or nil) is called after each commit that enqueued one.
+func New(db *gorm.DB, topic string, notify func()) *Store {
+	if notify == nil {
+		notify = func() {}
+	}
+	return &Store{db: db, topic: topic, notify: notify}
+}
+
+var _ like.Store = (*Store)(nil)
+
+// Like inserts the like unless it exists; only a real insert moves the count and
+// records like.created, in the same transaction.
+func (s *Store) Like(ctx context.Context, postID, userID string, at time.Time) (like.State, bool, error) {
+	st := like.State{PostID: postID, Liked: true}
+	var changed bool
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Exec(sqlInsertLike, postID, userID, at.UTC())
+		if res.Error != nil {
+			return res.Error
+		}
+		if changed = res.RowsAffected == 1; !changed {
+			return tx.Raw(sqlCount, postID).Scan(&st.Count).Error
+		}
+		if err := tx.Raw(sqlIncrement, postID).Scan(&st.Count).Error; err != nil {
+			return err
+		}
+		return s.enqueue(tx, TypeCreated, EventData{PostID: postID, UserID: userID, CreatedAt: at.UTC()})
+	})
+	if err != nil {
+		return like.State{}, false, fmt.Errorf("like: %w", translate(err))
+	}
+	if changed {
+		s.notify()
+	}
+	return st, changed, nil
+}
+
+// Unlike deletes the like if it exists; only a real delete moves the count and records
+// like.deleted, in the same transaction.
+func (s *Store) Unlike(ctx context.Context, postID, userID string) (like.State, bool, error) {
+	st := like.State{PostID: postID}
+	var changed bool
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var created []time.Time
+		res := tx.Raw(sqlDeleteLike, postID, userID).Scan(&created)
+		if res.Error != nil {
+			return res.Error
+		}
+		if changed = res.RowsAffected == 1 && len(created) == 1; !changed {
+			return tx.Raw(sqlCount, postID).Scan(&st.Count).Error
+		}
+		if err := tx.Raw(sqlDecrement, postID).Scan(&st.Count).Error; err != nil {
+			return err
+		}
+		return s.enqueue(tx, TypeDeleted, EventData{PostID: postID, UserID: userID, CreatedAt: created[0].UTC()})
+	})
+	if err != nil {
+		return like.State{}, false, fmt.Errorf("unlike: %w", translate(err))
+	}
+	if changed {
+		s.notify()
+	}
+	return st, changed, nil
+}
+
+// Likers returns a page of a post's likes, newest first.
+func (s *Store) Likers(ctx context.Context, postID string, after *like.Cursor, limit int) ([]like.Like, error) {
+	db := s.db.WithContext(ctx)
+	var rows []struct {
+		UserID    string
+		CreatedAt time.Time
+	}
+	if after == nil {
+		db = db.Raw(sqlLikersFirst, postID, limit)
+	} else {
+		at := after.CreatedAt.UTC()
+		db = db.Raw(sqlLikersAfter, postID, at, at, after.UserID, limit)
+	}
+	if err := db.Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("likers: %w", translate(err))
+	}
+	out := make([]like.Like, len(rows))
+	for i, r := range rows {
+		out[i] = like.Like{PostID: postID, UserID: r.UserID, CreatedAt: r.CreatedAt.UTC()}
+	}
+	return out, nil
+}
+
+// Summaries reads the counts of the posts, and which of them viewer likes, with two
+// primary-key lookups whatever the number of posts.
+func (s *Store) Summaries(ctx context.Context, postIDs []string, viewer string) ([]like.Summary, error) {
+	db := s.db.WithContext(ctx)
+	var counts []struct {
+		PostID string
+		Count  int64
+	}
+	if err := db.Raw(sqlCounts, postIDs).Scan(&counts).Error; err != nil {
+		return nil, fmt.Errorf("like counts: %w", translate(err))
+	}
+	var liked []string
+	if viewer != "" {
+		if err := db.Raw(sqlLikedAmong, viewer, postIDs).Scan(&liked).Error; err != nil {
+			return nil, fmt.Errorf("liked by viewer: %w", translate(err))
+		}
+	}
+	byPost := make(map[string]int64, len(counts))
+	for _, c := range counts {
+		byPost[c.PostID] = c.Count
+	}
+	mine := make(map[string]bool, len(liked))
+	for _, id := range liked {
+		mine[id] = true
+	}
+	out := make([]like.Summary, len(postIDs))
+	for i, id := range postIDs {
+		out[i] = like.Summary{PostID: id, Count: byPost[id], LikedByMe: mine[id]}
+	}
+	return out, nil
+}
+
+// enqueue records an event keyed by the post id, so one post's like events stay in
+// order on one partition.
+func (s *Store) enqueue(tx *gorm.DB, typ string, data EventData) error {
+	e, err := events.NewEnvelope(typ, producer, data.PostID, data)
+	if err != nil {
+		return err
+	}
+	return events.Enqueue(tx, s.topic, e)
+}
+
+// translate maps what the driver said to the core's errors: a database that cannot be
+// reached or cannot take the load to ErrUnavailable (503, try later). Anything else is
+// a bug and stays a plain error (500).
+func translate(err error) error {
+	if database.IsUnavailable(err) {
+		return fmt.Errorf("%w: %w", like.ErrUnavailable, err)
+	}
+	return err
+}

@@ -1,0 +1,50 @@
+package likedb
+
+import (
+	"instant/platform/database"
+	"instant/platform/events"
+)
+
+// outboxVersion numbers the outbox migrations far from likes' own, so either list can
+// grow without the two colliding.
+const outboxVersion = 1000
+
+// Migrations is the schema of the likes database, applied in version order at start.
+//
+// likes' primary key (post_id, user_id) makes a like unique, so a repeated or
+// concurrent like inserts nothing; it also answers "does the viewer like these posts".
+// like_counts holds each post's count, changed in the transaction that really inserted
+// or deleted a like, so reading a count is one primary-key lookup however popular the
+// post. likes_post_created serves the likers list, newest first by (created_at desc,
+// user_id): rows come out of the index in the order the query asks, so a page reads only
+// its own rows and never sorts.
+func Migrations() []database.Migration {
+	return append([]database.Migration{
+		{
+			Version: 1,
+			Name:    "likes",
+			Postgres: `CREATE TABLE likes (
+				post_id    UUID NOT NULL,
+				user_id    UUID NOT NULL,
+				created_at TIMESTAMPTZ NOT NULL,
+				PRIMARY KEY (post_id, user_id)
+			);
+			CREATE INDEX likes_post_created ON likes (post_id, created_at DESC, user_id);
+			CREATE TABLE like_counts (
+				post_id UUID PRIMARY KEY,
+				count   BIGINT NOT NULL CHECK (count >= 0)
+			);`,
+			SQLite: `CREATE TABLE likes (
+				post_id    TEXT NOT NULL,
+				user_id    TEXT NOT NULL,
+				created_at DATETIME NOT NULL,
+				PRIMARY KEY (post_id, user_id)
+			);
+			CREATE INDEX likes_post_created ON likes (post_id, created_at DESC, user_id);
+			CREATE TABLE like_counts (
+				post_id TEXT PRIMARY KEY,
+				count   INTEGER NOT NULL CHECK (count >= 0)
+			);`,
+		},
+	}, events.OutboxMigrations(outboxVersion)...)
+}

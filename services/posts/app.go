@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"gorm.io/gorm"
+
+	"instant/platform/client"
+	"instant/platform/database"
+	"instant/platform/discovery"
+	"instant/platform/events"
+	"instant/platform/identity"
+	"instant/platform/service"
+	"instant/services/posts/internal/config"
+	"instant/services/posts/internal/post"
+	"instant/services/posts/internal/postdb"
+	"instant/services/posts/internal/postevents"
+	"instant/services/posts/internal/postfiles"
+	"instant/services/posts/internal/posthttp"
+)
+
+// app is the service minus its servers: what run serves and what tests call, so that
+// the handler under test is the one that ships.
+type app struct {
+	handler http.Handler
+
+	log      *slog.Logger
+	db       *gorm.DB
+	producer *events.Producer
+	resolver discovery.Resolver
+	// stops and waits for the background workers (outbox relay, user.* consumer).
+	stopWorkers context.CancelFunc
+	workers     []chan struct{}
+}
+
+// newApp connects the stores, migrates the database, starts the outbox relay and the
+// user.* consumer and builds the router. On error it releases whatever it had opened.
+func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *app, err error) {
+	a := &app{log: proc.Log}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+
+	a.db, err = database.Open(ctx, cfg.DatabaseURL, database.Options{Log: proc.Log})
+	if err != nil {
+		return nil, err
+	}
+	if err := database.Migrate(ctx, a.db, "posts", postdb.Migrations()); err != nil {
+		return nil, err
+	}
+	a.producer, err = events.NewProducer(cfg.Brokers, "posts", proc.Log, proc.Registry)
+	if err != nil {
+		return nil, err
+	}
+	relay, err := events.NewRelay(a.db, a.producer, proc.Log, proc.Registry, events.RelayOptions{})
+	if err != nil {
+		return nil, err
+	}
+	store := postdb.New(a.db, cfg.PostEventsTopic, relay.Notify)
+	consumer, err := events.NewConsumer(events.ConsumerConfig{
+		Brokers: cfg.Brokers, Group: postevents.UserConsumer, Topics: []string{cfg.UserEventsTopic},
+		DLQTopic: cfg.DLQTopic, Log: proc.Log, Registerer: proc.Registry,
+	}, postevents.UserHandler(store))
+	if err != nil {
+		return nil, err
+	}
+	// The workers outlive the request context of a shutdown's drain: they stop in close,
+	// after the servers, so events committed by the last requests still leave promptly.
+	workCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	a.stopWorkers = stop
+	a.start(func() {
+		if err := relay.Run(workCtx); err != nil {
+			proc.Log.Error("outbox relay stopped", "err", err)
+		}
+	})
+	a.start(func() {
+		if err := consumer.Run(workCtx); err != nil {
+			proc.Log.Error("user events consumer stopped", "err", err)
+		}
+	})
+
+	a.resolver, err = cfg.Discovery.Resolver(ctx, cfg.Base, []string{postfiles.Service}, proc.Log)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := identity.NewSigner(cfg.IdentitySecret)
+	if err != nil {
+		return nil, err
+	}
+	files := postfiles.New(client.New(postfiles.Service, a.resolver, signer, cfg.FilesTimeout))
+
+	metrics, err := post.NewMetrics(proc.Registry)
+	if err != nil {
+		return nil, err
+	}
+	svc := post.NewService(store, files, metrics, cfg.MaxImageBytes)
+
+	// files is left out of readiness on purpose: without it posts still serves every
+	// read, and only creating a post answers 503.
+	proc.Health.Add("database", database.Ping(a.db))
+	proc.Health.Add("kafka", a.producer.Ping)
+
+	router := proc.Router(signer.Middleware)
+	posthttp.Routes(router, posthttp.NewHandler(svc, proc.Log))
+	a.handler = router
+	return a, nil
+}
+
+// start runs fn in the background until stopWorkers; close waits for it.
+func (a *app) start(fn func()) {
+	done := make(chan struct{})
+	a.workers = append(a.workers, done)
+	go func() {
+		defer close(done)
+		fn()
+	}()
+}
+
+// close stops the workers and closes the clients in the reverse order of opening.
+func (a *app) close() {
+	if a.stopWorkers != nil {
+		a.stopWorkers()
+	}
+	for _, done := range a.workers {
+		<-done
+	}
+	if a.resolver != nil {
+		if err := a.resolver.Close(); err != nil {
+			a.log.Warn("closing discovery", "err", err)
+		}
+	}
+	if a.producer != nil {
+		a.producer.Close()
+	}
+	if a.db != nil {
+		if err := database.Close(a.db); err != nil {
+			a.log.Warn("closing database", "err", err)
+		}
+	}
+}

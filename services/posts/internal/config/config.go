@@ -1,0 +1,66 @@
+// Package config is the posts service's configuration: the shared service.Base and
+// service.Discovery (posts calls files) plus the store, topics and limits posts alone
+// needs. Every default lives in a tag here.
+package config
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	"instant/platform/service"
+)
+
+// Config is read from the environment once, at start.
+type Config struct {
+	service.Base
+	service.Discovery
+
+	// DatabaseURL is PostgreSQL in the cluster; an SQLite file is the one-machine default.
+	DatabaseURL string   `env:"DATABASE_URL,required"`
+	Brokers     []string `env:"KAFKA_BROKERS,required" envSeparator:","`
+
+	PostEventsTopic string `env:"POST_EVENTS_TOPIC" envDefault:"post.events"`
+	// UserEventsTopic is read for authors' usernames. Records posts cannot apply go to
+	// DLQTopic, the one dead-letter topic of everything posts consumes.
+	UserEventsTopic string `env:"USER_EVENTS_TOPIC" envDefault:"user.events"`
+	DLQTopic        string `env:"POSTS_DLQ_TOPIC" envDefault:"posts.dlq"`
+
+	// MaxImageBytes bounds a post's image (10 MiB by default).
+	MaxImageBytes int64 `env:"MAX_IMAGE_BYTES" envDefault:"10485760"`
+	// FilesTimeout bounds the call that checks a post's image with the files service: a
+	// client is better served by a quick 503 than by a spinner.
+	FilesTimeout time.Duration `env:"FILES_TIMEOUT" envDefault:"2s"`
+}
+
+// Validate checks what tags cannot express.
+func (c *Config) Validate() error {
+	if err := c.ValidateBase(); err != nil {
+		return err
+	}
+	errs := []error{c.ValidateDiscovery(c.Base)}
+	// "a:9092, b:9092," is a list of two brokers, as a person writing it means.
+	brokers := c.Brokers[:0]
+	for _, b := range c.Brokers {
+		if b = strings.TrimSpace(b); b != "" {
+			brokers = append(brokers, b)
+		}
+	}
+	c.Brokers = brokers
+	if len(c.Brokers) == 0 {
+		errs = append(errs, errors.New("KAFKA_BROKERS must name at least one broker"))
+	}
+	if c.PostEventsTopic == "" || c.UserEventsTopic == "" || c.DLQTopic == "" {
+		errs = append(errs, errors.New("POST_EVENTS_TOPIC, USER_EVENTS_TOPIC and POSTS_DLQ_TOPIC must not be empty"))
+	}
+	if c.DLQTopic == c.UserEventsTopic {
+		errs = append(errs, errors.New("POSTS_DLQ_TOPIC must differ from the topics posts consumes"))
+	}
+	if c.MaxImageBytes <= 0 {
+		errs = append(errs, errors.New("MAX_IMAGE_BYTES must be positive"))
+	}
+	if c.FilesTimeout <= 0 {
+		errs = append(errs, errors.New("FILES_TIMEOUT must be positive"))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,391 @@
+// Package postdb stores posts with gorm, in PostgreSQL or SQLite. It translates driver
+// errors into the core's (post.ErrNotFound, post.ErrImageInUse, ...) and writes each
+// change's post.* event to the outbox in the change's own transaction.
+package postdb
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"instant/platform/database"
+	"instant/platform/events"
+	"instant/services/posts/internal/post"
+	"instant/services/posts/internal/postevents"
+)
+
+// row is a posts row. It stays in this package; the core sees post.Post.
+type row struct {
+	ID           string
+	UserID       string
+	Username     string
+	Caption      string
+	ImageKey     string
+	Hashtags     string // JSON array
+	Mentions     string // JSON array
+	LikeCount    int64
+	CommentCount int64
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+func (row) TableName() string { return "posts" }
+
+// columns are the posts columns in row order, for the hand-written queries.
+const columns = "id, user_id, username, caption, image_key, hashtags, mentions, like_count, comment_count, created_at, updated_at"
+
+func prefixed(alias string) string {
+	return alias + "." + strings.ReplaceAll(columns, ", ", ", "+alias+".")
+}
+
+func (r row) post() (post.Post, error) {
+	p := post.Post{
+		ID: r.ID, UserID: r.UserID, Username: r.Username, Caption: r.Caption, ImageKey: r.ImageKey,
+		LikeCount: r.LikeCount, CommentCount: r.CommentCount,
+		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+	}
+	if err := json.Unmarshal([]byte(r.Hashtags), &p.Hashtags); err != nil {
+		return post.Post{}, fmt.Errorf("post %s: hashtags: %w", r.ID, err)
+	}
+	if err := json.Unmarshal([]byte(r.Mentions), &p.Mentions); err != nil {
+		return post.Post{}, fmt.Errorf("post %s: mentions: %w", r.ID, err)
+	}
+	return p, nil
+}
+
+func toRow(p post.Post) (row, error) {
+	tags, err := json.Marshal(orEmpty(p.Hashtags))
+	if err != nil {
+		return row{}, err
+	}
+	mentions, err := json.Marshal(orEmpty(p.Mentions))
+	if err != nil {
+		return row{}, err
+	}
+	return row{
+		ID: p.ID, UserID: p.UserID, Username: p.Username, Caption: p.Caption, ImageKey: p.ImageKey,
+		Hashtags: string(tags), Mentions: string(mentions), LikeCount: p.LikeCount, CommentCount: p.CommentCount,
+		CreatedAt: p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC(),
+	}, nil
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// Store implements post.Store.
+type Store struct {
+	db      *gorm.DB
+	topic   string
+	notify  func()
+	dialect string
+}
+
+// New returns a Store writing post.* events for topic; notify (the outbox relay's
+// Notify, or nil) is called after each commit that enqueued one.
+func New(db *gorm.DB, topic string, notify func()) *Store {
+	if notify == nil {
+		notify = func() {}
+	}
+	return &Store{db: db, topic: topic, notify: notify, dialect: database.Dialect(db)}
+}
+
+var _ post.Store = (*Store)(nil)
+
+// passError carries an error of a core callback out of a transaction untranslated: it
+// is the core's own verdict (not yours), not the database's.
+type passError struct{ err error }
+
+func (e passError) Error() string { return e.err.Error() }
+
+// Create inserts p, its tags and mentions, and its post.created event. The author's
+// username comes from the authors table when a user.* event has told it.
+func (s *Store) Create(ctx context.Context, p post.Post) (post.Post, error) {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// FOR SHARE on PostgreSQL orders this insert with a concurrent rename: either the
+		// rename waits for this commit and then renames this post too, or this waits for
+		// the rename and reads the new name.
+		q := `SELECT username FROM authors WHERE id = ?`
+		if s.dialect == database.Postgres {
+			q += ` FOR SHARE`
+		}
+		var names []string
+		if err := tx.Raw(q, p.UserID).Scan(&names).Error; err != nil {
+			return err
+		}
+		if len(names) > 0 {
+			p.Username = names[0]
+		}
+		r, err := toRow(p)
+		if err != nil {
+			return err
+		}
+		if err := tx.Create(&r).Error; err != nil {
+			return err
+		}
+		if err := s.writeTags(tx, p); err != nil {
+			return err
+		}
+		return s.enqueue(tx, postevents.Created, p)
+	})
+	if database.IsUniqueViolation(err) {
+		return post.Post{}, fmt.Errorf("create post: %w", post.ErrImageInUse)
+	}
+	if err != nil {
+		return post.Post{}, fmt.Errorf("create post: %w", translate(err))
+	}
+	s.notify()
+	return p, nil
+}
+
+// ByID returns the post with the given id.
+func (s *Store) ByID(ctx context.Context, id string) (post.Post, error) {
+	p, err := s.find(s.db.WithContext(ctx), id, false)
+	if err != nil {
+		return post.Post{}, fmt.Errorf("get post: %w", translate(err))
+	}
+	return p, nil
+}
+
+// find reads one post; lock takes its row lock on PostgreSQL (SQLite's single writer
+// connection already serialises the transactions that change posts).
+func (s *Store) find(tx *gorm.DB, id string, lock bool) (post.Post, error) {
+	q := `SELECT ` + columns + ` FROM posts WHERE id = ?`
+	if lock && s.dialect == database.Postgres {
+		q += ` FOR UPDATE`
+	}
+	var rows []row
+	if err := tx.Raw(q, id).Scan(&rows).Error; err != nil {
+		return post.Post{}, err
+	}
+	if len(rows) == 0 {
+		return post.Post{}, gorm.ErrRecordNotFound
+	}
+	return rows[0].post()
+}
+
+// Update changes a post as change says, with its post.updated event, and replaces its
+// tags and mentions.
+func (s *Store) Update(ctx context.Context, id string, change func(post.Post) (post.Post, bool, error)) (post.Post, error) {
+	var out post.Post
+	changed := false
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		cur, err := s.find(tx, id, true)
+		if err != nil {
+			return err
+		}
+		next, ok, err := change(cur)
+		if err != nil {
+			return passError{err}
+		}
+		if out, changed = next, ok; !changed {
+			return nil
+		}
+		r, err := toRow(next)
+		if err != nil {
+			return err
+		}
+		err = tx.Model(&row{}).Where("id = ?", id).Updates(map[string]any{
+			"caption": r.Caption, "hashtags": r.Hashtags, "mentions": r.Mentions, "updated_at": r.UpdatedAt,
+		}).Error
+		if err != nil {
+			return err
+		}
+		if err := s.deleteTags(tx, id); err != nil {
+			return err
+		}
+		if err := s.writeTags(tx, next); err != nil {
+			return err
+		}
+		return s.enqueue(tx, postevents.Updated, next)
+	})
+	if err != nil {
+		return post.Post{}, fmt.Errorf("update post: %w", translate(err))
+	}
+	if changed {
+		s.notify()
+	}
+	return out, nil
+}
+
+// Delete removes a post with its tags and mentions and records post.deleted.
+func (s *Store) Delete(ctx context.Context, id string, check func(post.Post) error) (post.Post, error) {
+	var gone post.Post
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		cur, err := s.find(tx, id, true)
+		if err != nil {
+			return err
+		}
+		if err := check(cur); err != nil {
+			return passError{err}
+		}
+		gone = cur
+		// The foreign keys cascade too; deleting explicitly keeps the store correct on
+		// an SQLite connection opened without foreign_keys.
+		if err := s.deleteTags(tx, id); err != nil {
+			return err
+		}
+		if err := tx.Exec(`DELETE FROM posts WHERE id = ?`, id).Error; err != nil {
+			return err
+		}
+		e, err := postevents.Deleted(cur)
+		if err != nil {
+			return err
+		}
+		return events.Enqueue(tx, s.topic, e)
+	})
+	if err != nil {
+		return post.Post{}, fmt.Errorf("delete post: %w", translate(err))
+	}
+	s.notify()
+	return gone, nil
+}
+
+// List returns a page of posts, newest first.
+func (s *Store) List(ctx context.Context, q post.ListQuery) ([]post.Post, error) {
+	query, args := listSQL(q)
+	var rows []row
+	if err := s.db.WithContext(ctx).Raw(query, args...).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("list posts: %w", translate(err))
+	}
+	out := make([]post.Post, 0, len(rows))
+	for _, r := range rows {
+		p, err := r.post()
+		if err != nil {
+			return nil, fmt.Errorf("list posts: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// listSQL is the query of a page. Each form reads one index in its order (see
+// Migrations) and stops after the page: the keyset condition is a row comparison on the
+// index's own columns, so a cursor page starts where its index range does. A tag page
+// picks its page of post ids first and joins only those to posts, so the join never
+// weighs the whole posts table against a rare tag's few rows.
+func listSQL(q post.ListQuery) (string, []any) {
+	var (
+		where []string
+		args  []any
+	)
+	table, id := "posts", "id"
+	if q.Tag != "" {
+		table, id = "post_tags", "post_id"
+		where = append(where, `tag = ?`)
+		args = append(args, q.Tag)
+	} else if q.UserID != "" {
+		where = append(where, `user_id = ?`)
+		args = append(args, q.UserID)
+	}
+	if q.After != nil {
+		where = append(where, `(created_at, `+id+`) < (?, ?)`)
+		args = append(args, q.After.CreatedAt.UTC(), q.After.ID)
+	}
+	order := ` ORDER BY created_at DESC, ` + id + ` DESC`
+	page := ` LIMIT ?`
+	args = append(args, q.Limit)
+	if q.Offset > 0 {
+		page += ` OFFSET ?`
+		args = append(args, q.Offset)
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	if q.Tag == "" {
+		return `SELECT ` + columns + ` FROM ` + table + cond + order + page, args
+	}
+	return `SELECT ` + prefixed("p") + ` FROM (SELECT post_id, created_at FROM post_tags` + cond + order + page +
+		`) t JOIN posts p ON p.id = t.post_id ORDER BY t.created_at DESC, t.post_id DESC`, args
+}
+
+// SetAuthor applies a user.* event that names userID's username: it records the name and
+// renames the author on their posts, once per event id (consumer names the reader), in
+// one transaction with the processed mark.
+func (s *Store) SetAuthor(ctx context.Context, consumer, eventID, userID, username string) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		first, err := events.MarkProcessed(tx, consumer, eventID)
+		if err != nil || !first {
+			return err
+		}
+		err = tx.Exec(`INSERT INTO authors (id, username, updated_at) VALUES (?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET username = excluded.username, updated_at = excluded.updated_at`,
+			userID, username, now()).Error
+		if err != nil {
+			return err
+		}
+		return tx.Exec(`UPDATE posts SET username = ? WHERE user_id = ? AND username <> ?`, username, userID, username).Error
+	})
+	if err != nil {
+		return fmt.Errorf("set author: %w", translate(err))
+	}
+	return nil
+}
+
+// writeTags inserts the hashtag and mention rows of p.
+func (s *Store) writeTags(tx *gorm.DB, p post.Post) error {
+	for _, t := range []struct {
+		table, column string
+		values        []string
+	}{{"post_tags", "tag", p.Hashtags}, {"post_mentions", "username", p.Mentions}} {
+		if len(t.values) == 0 {
+			continue
+		}
+		args := make([]any, 0, 3*len(t.values))
+		holders := make([]string, 0, len(t.values))
+		for _, v := range t.values {
+			holders = append(holders, "(?, ?, ?)")
+			args = append(args, p.ID, v, p.CreatedAt.UTC())
+		}
+		stmt := `INSERT INTO ` + t.table + ` (post_id, ` + t.column + `, created_at) VALUES ` + strings.Join(holders, ", ")
+		if err := tx.Exec(stmt, args...).Error; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) deleteTags(tx *gorm.DB, id string) error {
+	if err := tx.Exec(`DELETE FROM post_tags WHERE post_id = ?`, id).Error; err != nil {
+		return err
+	}
+	return tx.Exec(`DELETE FROM post_mentions WHERE post_id = ?`, id).Error
+}
+
+func (s *Store) enqueue(tx *gorm.DB, envelope func(post.Post) (events.Envelope, error), p post.Post) error {
+	e, err := envelope(p)
+	if err != nil {
+		return err
+	}
+	return events.Enqueue(tx, s.topic, e)
+}
+
+// translate maps what the driver said to the core's errors: a missing row to
+// ErrNotFound, a database that cannot be reached or cannot take the load to
+// ErrUnavailable (503, try later), and lets a core callback's own error through as it
+// was. Anything else is a bug and stays a plain error (500).
+func translate(err error) error {
+	var pe passError
+	switch {
+	case errors.As(err, &pe):
+		return pe.err
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return post.ErrNotFound
+	case database.IsUnavailable(err):
+		return fmt.Errorf("%w: %w", post.ErrUnavailable, err)
+	default:
+		return err
+	}
+}
+
+// now is a change's timestamp: UTC at microsecond precision, what PostgreSQL keeps.
+func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
