@@ -16,6 +16,8 @@ SERVICES := $(notdir $(wildcard services/*))
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 TESTFLAGS ?= -count=1 -timeout=8m
 
+include mk/cluster.mk
+
 .PHONY: help run build test test-race bench-go lint fmt vet tidy clean
 
 help: ## list targets
