@@ -45,5 +45,9 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	binDir = dir
+	if specPath, err = filepath.Abs(specPath); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	return m.Run()
 }

@@ -18,6 +18,8 @@ import (
 )
 
 // specPath is the one OpenAPI document; the gateway embeds and serves the same file.
+// TestMain makes it absolute before any stack starts: the embedded S3 server changes the
+// process's working directory while it runs.
 var specPath = filepath.Join("..", "services", "gateway", "internal", "apidoc", "openapi.yaml")
 
 var (

@@ -1,8 +1,8 @@
 // Command devstack runs the whole of instant on one machine: `make run` builds the
 // service binaries and starts this. Every service runs as its own process with the env
-// contract of the cluster; Redis, Kafka and SMTP are embedded unless REDIS_URL,
-// KAFKA_BROKERS or SMTP_HOST point at real servers, and each service gets a SQLite file
-// unless <SERVICE>_DATABASE_URL names a database.
+// contract of the cluster; Redis, Kafka, SMTP and S3 are embedded unless REDIS_URL,
+// KAFKA_BROKERS, SMTP_HOST or S3_ENDPOINT point at real servers, and each service gets a
+// SQLite file unless <SERVICE>_DATABASE_URL names a database.
 package main
 
 import (
@@ -57,6 +57,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	out := &lockedWriter{w: stdout}
 	log := slog.New(slog.NewJSONHandler(&prefixWriter{w: out, prefix: "devstack | "}, nil))
 
+	// Taken before the stack starts: the embedded S3 server moves this process's
+	// working directory while it runs.
+	wd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
 	services := stack.DefaultServices()
 	if err := sets.apply(services); err != nil {
 		return err
@@ -74,7 +80,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("devstack: %w", err)
 	}
-	if _, err := io.WriteString(out, banner(s)); err != nil {
+	if _, err := io.WriteString(out, banner(s, wd)); err != nil {
 		log.Warn("print banner", "err", err)
 	}
 
@@ -90,7 +96,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 }
 
 // banner tells a newcomer where everything is and what to try first.
-func banner(s *stack.Stack) string {
+func banner(s *stack.Stack, wd string) string {
 	var b strings.Builder
 	b.WriteString("\ninstant is running\n")
 	fmt.Fprintf(&b, "  gateway   %-24s (try: curl %s/health)\n", s.GatewayURL, s.GatewayURL)
@@ -102,7 +108,10 @@ func banner(s *stack.Stack) string {
 	fmt.Fprintf(&b, "  redis     %s\n", where(s.EmbeddedRedis, s.RedisURL))
 	fmt.Fprintf(&b, "  kafka     %s\n", where(s.EmbeddedKafka, strings.Join(s.Brokers, ",")))
 	fmt.Fprintf(&b, "  smtp      %s\n", where(s.EmbeddedSMTP, s.SMTPAddr))
-	fmt.Fprintf(&b, "  data      %s\n", relative(s.DataDir))
+	if s.S3Endpoint != "" {
+		fmt.Fprintf(&b, "  s3        %s\n", where(s.EmbeddedS3, s.S3Endpoint))
+	}
+	fmt.Fprintf(&b, "  data      %s\n", relative(wd, s.DataDir))
 	b.WriteString("Ctrl-C stops everything.\n\n")
 	return b.String()
 }
@@ -127,11 +136,7 @@ func redactUserinfo(s string) string {
 	return scheme + "://***@" + rest[at+1:]
 }
 
-func relative(dir string) string {
-	wd, err := os.Getwd()
-	if err != nil {
-		return dir
-	}
+func relative(wd, dir string) string {
 	if rel, err := filepath.Rel(wd, dir); err == nil && !strings.HasPrefix(rel, "..") {
 		return rel
 	}

@@ -33,8 +33,8 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"gateway", "auth", "email"} {
-		if err := os.WriteFile(filepath.Join(bin, name), b, 0o755); err != nil {
+	for _, svc := range stack.DefaultServices() {
+		if err := os.WriteFile(filepath.Join(bin, svc.Name), b, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -148,5 +148,32 @@ func TestServiceSettings(t *testing.T) {
 		if err := s.Set(bad); err == nil {
 			t.Errorf("-set %q accepted", bad)
 		}
+	}
+}
+
+func TestBanner_s3(t *testing.T) {
+	wd := filepath.Join(string(filepath.Separator), "src", "instant")
+	tests := []struct {
+		name     string
+		endpoint string
+		embedded bool
+		want     string // "" means no s3 line
+	}{
+		{"embedded", "http://127.0.0.1:9000", true, "  s3        embedded at http://127.0.0.1:9000\n"},
+		{"external", "https://media.example.com", false, "  s3        external https://media.example.com\n"},
+		{"not_needed", "", false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &stack.Stack{GatewayURL: "http://127.0.0.1:8080", DataDir: filepath.Join(wd, ".run"),
+				S3Endpoint: tt.endpoint, EmbeddedS3: tt.embedded}
+			b := banner(s, wd)
+			if tt.want == "" && strings.Contains(b, "  s3 ") || tt.want != "" && !strings.Contains(b, tt.want) {
+				t.Errorf("banner:\n%s\nwant s3 line %q", b, tt.want)
+			}
+			if !strings.Contains(b, "  data      .run\n") {
+				t.Errorf("banner:\n%s\nwant the data directory relative to where devstack started", b)
+			}
+		})
 	}
 }

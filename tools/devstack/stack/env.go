@@ -13,6 +13,7 @@ type infra struct {
 	redisURL       string
 	brokers        []string
 	smtp           map[string]string // SMTP_* variables for services that send mail
+	s3             map[string]string // S3_* variables for services that keep objects
 	identitySecret string
 	logLevel       string
 	dataDir        string
@@ -52,6 +53,9 @@ func serviceEnv(p plan, all []plan, in infra, gatewayURL string) ([]string, erro
 	}
 	if svc.NeedsSMTP {
 		maps.Copy(env, in.smtp)
+	}
+	if svc.NeedsS3 {
+		maps.Copy(env, in.s3)
 	}
 	// Every service gets the discovery table: the gateway routes with it, and services
 	// use it for the few internal calls they make to each other.

@@ -167,13 +167,17 @@ func TestServiceEnv(t *testing.T) {
 	plans := []plan{
 		{svc: Service{Name: "auth", NeedsDB: true, NeedsRedis: true, NeedsKafka: true}, httpAddr: "127.0.0.1:8081", internalAddr: "127.0.0.1:9081"},
 		{svc: Service{Name: "email", NeedsDB: true, NeedsKafka: true, NeedsSMTP: true, Env: map[string]string{"LOG_LEVEL": "debug", "EXTRA": "1"}}, httpAddr: "127.0.0.1:8083", internalAddr: "127.0.0.1:9083"},
+		{svc: Service{Name: "files", NeedsKafka: true, NeedsS3: true}, httpAddr: "127.0.0.1:8084", internalAddr: "127.0.0.1:9084"},
 		{svc: Service{Name: "gateway", Public: true, NeedsRedis: true}, httpAddr: "0.0.0.0:8080", internalAddr: "127.0.0.1:9080"},
 	}
 	dataDir := filepath.Join(string(filepath.Separator), "data")
+	s3 := map[string]string{"S3_ENDPOINT": "127.0.0.1:9000", "S3_PUBLIC_ENDPOINT": "http://127.0.0.1:9000", "S3_REGION": "us-east-1",
+		"S3_BUCKET": "instant-media", "S3_ACCESS_KEY": "instant", "S3_SECRET_KEY": "s3-secret", "S3_USE_TLS": "false"}
 	in := infra{
 		redisURL:       "redis://127.0.0.1:16379/0",
 		brokers:        []string{"127.0.0.1:19092", "127.0.0.1:19093"},
 		smtp:           map[string]string{"SMTP_HOST": "127.0.0.1", "SMTP_PORT": "2525", "SMTP_TLS": "none", "SMTP_FROM": defaultSMTPFrom},
+		s3:             s3,
 		identitySecret: "s3cret",
 		logLevel:       "info",
 		dataDir:        dataDir,
@@ -193,7 +197,7 @@ func TestServiceEnv(t *testing.T) {
 		return m
 	}
 	base := map[string]string{"LOG_LEVEL": "info", "IDENTITY_SECRET": "s3cret", "COOKIE_SECURE": "false", "PATH": "/bin", "HOME": "/home/dev",
-		"DISCOVERY_MODE": "static", "DISCOVERY_STATIC": "auth=127.0.0.1:8081;email=127.0.0.1:8083"}
+		"DISCOVERY_MODE": "static", "DISCOVERY_STATIC": "auth=127.0.0.1:8081;email=127.0.0.1:8083;files=127.0.0.1:8084"}
 	with := func(m map[string]string) map[string]string {
 		out := map[string]string{}
 		for k, v := range base {
@@ -222,7 +226,18 @@ func TestServiceEnv(t *testing.T) {
 			"SMTP_HOST":     "127.0.0.1", "SMTP_PORT": "2525", "SMTP_TLS": "none", "SMTP_FROM": "instant <no-reply@instant.local>",
 			"LOG_LEVEL": "debug", "EXTRA": "1",
 		})},
-		{"gateway", plans[2], with(map[string]string{
+		{"files_gets_s3", plans[2], with(map[string]string{
+			"HTTP_ADDR": "127.0.0.1:8084", "INTERNAL_ADDR": "127.0.0.1:9084",
+			"KAFKA_BROKERS":      "127.0.0.1:19092,127.0.0.1:19093",
+			"S3_ENDPOINT":        "127.0.0.1:9000",
+			"S3_PUBLIC_ENDPOINT": "http://127.0.0.1:9000",
+			"S3_REGION":          "us-east-1",
+			"S3_BUCKET":          "instant-media",
+			"S3_ACCESS_KEY":      "instant",
+			"S3_SECRET_KEY":      "s3-secret",
+			"S3_USE_TLS":         "false",
+		})},
+		{"gateway", plans[3], with(map[string]string{
 			"HTTP_ADDR": "0.0.0.0:8080", "INTERNAL_ADDR": "127.0.0.1:9080",
 			"REDIS_URL":            "redis://127.0.0.1:16379/0",
 			"CORS_ALLOWED_ORIGINS": "http://localhost:8080,http://127.0.0.1:8080",

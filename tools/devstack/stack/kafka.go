@@ -25,6 +25,8 @@ func Topics() []string {
 		"comment.events",
 		"like.events",
 		"follow.events",
+		"files.dlq",
+		"posts.dlq",
 	}
 }
 

@@ -52,6 +52,7 @@ func startChild(procCtx context.Context, s *Stack, p plan, env []string, path st
 	}
 	cmd := exec.CommandContext(procCtx, path)
 	cmd.Env = env
+	cmd.Dir = s.workDir
 	out := newLineWriter(s.out, p.svc.Name, width)
 	// One writer for both streams: exec then copies them with one goroutine, so lines
 	// never interleave mid-way.

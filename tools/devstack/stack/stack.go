@@ -1,6 +1,6 @@
 // Package stack runs the whole of instant on one machine: every service as its own
 // process, with the same binaries and environment contract as in the cluster, plus
-// embedded stand-ins (Redis, Kafka, an SMTP sink with a web inbox) wherever no real
+// embedded stand-ins (Redis, Kafka, an SMTP sink with a web inbox, S3) wherever no real
 // server is configured.
 //
 // It is a library rather than only a command so that `make run` (through the devstack
@@ -45,8 +45,9 @@ type Options struct {
 	// and a free port otherwise.
 	InboxAddr string
 	// Getenv reads the overrides that switch a stand-in for a real server: REDIS_URL,
-	// KAFKA_BROKERS, SMTP_HOST (and the other SMTP_* settings), <SERVICE>_DATABASE_URL,
-	// IDENTITY_SECRET, LOG_LEVEL. It also supplies PATH and HOME for the children.
+	// KAFKA_BROKERS, SMTP_HOST (and the other SMTP_* settings), S3_ENDPOINT (and the
+	// other S3_* settings), <SERVICE>_DATABASE_URL, IDENTITY_SECRET, LOG_LEVEL. It also
+	// supplies PATH and HOME for the children.
 	// Nil reads nothing, so every stand-in is embedded.
 	Getenv func(string) string
 	// Log receives the stack's own events. Nil discards them.
@@ -75,6 +76,10 @@ type Service struct {
 	NeedsRedis bool // gets REDIS_URL
 	NeedsKafka bool // gets KAFKA_BROKERS
 	NeedsSMTP  bool // gets SMTP_HOST, SMTP_PORT, SMTP_TLS, SMTP_FROM
+	// NeedsS3 gets S3_ENDPOINT, S3_PUBLIC_ENDPOINT, S3_REGION, S3_BUCKET, S3_ACCESS_KEY,
+	// S3_SECRET_KEY and S3_USE_TLS. The embedded S3 server runs only when a service
+	// needs it.
+	NeedsS3 bool
 	// Public marks the gateway: it listens on GatewayAddr and gets the discovery table
 	// of every other service, CORS and cookie settings.
 	Public bool
@@ -89,6 +94,11 @@ func DefaultServices() []Service {
 	return []Service{
 		{Name: "auth", Port: 8081, NeedsDB: true, NeedsRedis: true, NeedsKafka: true},
 		{Name: "email", Port: 8083, NeedsDB: true, NeedsKafka: true, NeedsSMTP: true},
+		{Name: "files", Port: 8084, NeedsKafka: true, NeedsS3: true},
+		{Name: "posts", Port: 8085, NeedsDB: true, NeedsKafka: true},
+		{Name: "comments", Port: 8086, NeedsDB: true, NeedsKafka: true},
+		{Name: "likes", Port: 8087, NeedsDB: true, NeedsKafka: true},
+		{Name: "follow", Port: 8088, NeedsDB: true, NeedsKafka: true},
 		{Name: "gateway", Public: true, NeedsRedis: true},
 	}
 }
@@ -101,6 +111,7 @@ const (
 	fixedRedisPort     = 16379
 	fixedKafkaPort     = 19092
 	fixedSMTPPort      = 2525
+	fixedS3Port        = 9000
 	fixedInboxPort     = 8025
 	internalPortOffset = 1000
 )
@@ -118,11 +129,15 @@ type Stack struct {
 	Brokers    []string // Kafka seed brokers
 	SMTPAddr   string   // host:port the services send mail to
 	DataDir    string   // absolute
+	// S3Endpoint is where clients on this machine reach S3 (http://127.0.0.1:9000 when
+	// embedded, S3_PUBLIC_ENDPOINT or S3_ENDPOINT as given); empty when no service needs S3.
+	S3Endpoint string
 	// Mail is the embedded SMTP sink's store; nil when mail goes to a real SMTP server.
 	Mail *Inbox
 
-	// EmbeddedRedis, EmbeddedKafka and EmbeddedSMTP say which stand-ins run in process.
-	EmbeddedRedis, EmbeddedKafka, EmbeddedSMTP bool
+	// EmbeddedRedis, EmbeddedKafka, EmbeddedSMTP and EmbeddedS3 say which stand-ins run
+	// in process.
+	EmbeddedRedis, EmbeddedKafka, EmbeddedSMTP, EmbeddedS3 bool
 
 	log      *slog.Logger
 	out      *syncWriter
@@ -132,8 +147,13 @@ type Stack struct {
 	redis   *miniredis.Miniredis
 	kafka   *kfake.Cluster
 	smtp    *mailSink
+	s3      *embeddedS3
 	webSrv  *http.Server
 	webDone chan struct{}
+
+	// workDir is where the stack was started: the children run there, whatever the
+	// embedded S3 server does to this process's working directory.
+	workDir string
 
 	// stopping silences the "exited unexpectedly" alarm once Stop has begun.
 	stopping    atomic.Bool
@@ -160,8 +180,13 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		return nil, err
 	}
 
+	wd, err := os.Getwd()
+	if err != nil {
+		return nil, fmt.Errorf("stack: working directory: %w", err)
+	}
 	procCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &Stack{
+		workDir:     wd,
 		DataDir:     o.DataDir,
 		log:         o.Log,
 		out:         &syncWriter{w: o.Stdout},
@@ -265,6 +290,10 @@ func (s *Stack) start(ctx, procCtx context.Context, o Options, fixed bool) error
 	if err != nil {
 		return err
 	}
+	s3Env, err := s.startS3(o, fixed)
+	if err != nil {
+		return err
+	}
 
 	plans, err := planPorts(o.Services, o.GatewayAddr, fixed)
 	if err != nil {
@@ -274,6 +303,7 @@ func (s *Stack) start(ctx, procCtx context.Context, o Options, fixed bool) error
 		redisURL:       s.RedisURL,
 		brokers:        s.Brokers,
 		smtp:           smtpEnv,
+		s3:             s3Env,
 		identitySecret: secret,
 		logLevel:       cmpOr(o.Getenv("LOG_LEVEL"), "info"),
 		dataDir:        o.DataDir,
@@ -399,6 +429,9 @@ func (s *Stack) stop(ctx context.Context) error {
 		if err := s.Mail.close(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := s.stopS3(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	if s.kafka != nil {
 		s.kafka.Close()

@@ -1,7 +1,8 @@
 // Command fakesvc stands in for a service binary in the stack's tests: it serves
-// /readyz and /env (its environment as JSON) on HTTP_ADDR, /metrics on INTERNAL_ADDR,
-// logs a line, and exits 0 on SIGTERM. FAKESVC_FAIL makes it exit at once with status 3
-// after printing the value, as a service with a bad config would.
+// /readyz and /env (its environment as JSON, plus its pid and working directory) on
+// HTTP_ADDR, /metrics on INTERNAL_ADDR, logs a line, and exits 0 on SIGTERM.
+// FAKESVC_FAIL makes it exit at once with status 3 after printing the value, as a
+// service with a bad config would.
 package main
 
 import (
@@ -34,6 +35,7 @@ func main() {
 			env[k] = v
 		}
 		env["FAKESVC_PID"] = fmt.Sprint(os.Getpid())
+		env["FAKESVC_WD"], _ = os.Getwd()
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(env)
 	})

@@ -1,0 +1,108 @@
+// Package config is the files service's configuration: the shared service.Base plus the
+// object store, the Kafka topics it consumes and the upload limits. Every default lives
+// in a tag here.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"instant/platform/service"
+	"instant/services/files/internal/files3"
+)
+
+// Config is read from the environment once, at start.
+type Config struct {
+	service.Base
+
+	Brokers         []string `env:"KAFKA_BROKERS,required" envSeparator:","`
+	PostEventsTopic string   `env:"POST_EVENTS_TOPIC" envDefault:"post.events"`
+	UserEventsTopic string   `env:"USER_EVENTS_TOPIC" envDefault:"user.events"`
+	// DLQTopic receives the events the consumer could not handle.
+	DLQTopic string `env:"FILES_DLQ_TOPIC" envDefault:"files.dlq"`
+
+	// S3Endpoint is host:port the service calls; S3PublicEndpoint (scheme://host:port)
+	// is what clients reach and what presigned URLs are signed for. They differ in a
+	// cluster (an in-cluster service name against a public hostname); empty
+	// S3PublicEndpoint means clients reach S3Endpoint.
+	S3Endpoint       string        `env:"S3_ENDPOINT,required"`
+	S3PublicEndpoint string        `env:"S3_PUBLIC_ENDPOINT"`
+	S3Region         string        `env:"S3_REGION" envDefault:"us-east-1"`
+	S3Bucket         string        `env:"S3_BUCKET" envDefault:"instant-media"`
+	S3AccessKey      string        `env:"S3_ACCESS_KEY,required"`
+	S3SecretKey      string        `env:"S3_SECRET_KEY,required" secret:"true"`
+	S3UseTLS         bool          `env:"S3_USE_TLS" envDefault:"false"`
+	S3Timeout        time.Duration `env:"S3_TIMEOUT" envDefault:"5s"`
+
+	// UploadURLTTL is short: an upload URL is used at once, and a leaked one should
+	// not stay useful.
+	UploadURLTTL time.Duration `env:"UPLOAD_URL_TTL" envDefault:"5m"`
+	// DownloadURLTTL bounds how long a download URL (and a cached redirect to one) works.
+	DownloadURLTTL time.Duration `env:"DOWNLOAD_URL_TTL" envDefault:"15m"`
+	MaxUploadBytes int64         `env:"MAX_UPLOAD_BYTES" envDefault:"10485760"`
+}
+
+// maxPresignTTL is the longest lifetime SigV4 allows a presigned URL.
+const maxPresignTTL = 7 * 24 * time.Hour
+
+// Validate checks what tags cannot express.
+func (c *Config) Validate() error {
+	if err := c.ValidateBase(); err != nil {
+		return err
+	}
+	var errs []error
+	// "a:9092, b:9092," is a list of two brokers, as a person writing it means.
+	brokers := c.Brokers[:0]
+	for _, b := range c.Brokers {
+		if b = strings.TrimSpace(b); b != "" {
+			brokers = append(brokers, b)
+		}
+	}
+	c.Brokers = brokers
+	if len(c.Brokers) == 0 {
+		errs = append(errs, errors.New("KAFKA_BROKERS must name at least one broker"))
+	}
+	if c.PostEventsTopic == "" || c.UserEventsTopic == "" || c.DLQTopic == "" {
+		errs = append(errs, errors.New("POST_EVENTS_TOPIC, USER_EVENTS_TOPIC and FILES_DLQ_TOPIC must not be empty"))
+	}
+	if c.DLQTopic == c.PostEventsTopic || c.DLQTopic == c.UserEventsTopic {
+		errs = append(errs, errors.New("FILES_DLQ_TOPIC must differ from the topics it consumes"))
+	}
+	if strings.Contains(c.S3Endpoint, "://") || strings.Contains(c.S3Endpoint, "/") {
+		errs = append(errs, fmt.Errorf("S3_ENDPOINT %q: want host:port; S3_USE_TLS picks the scheme", c.S3Endpoint))
+	}
+	if c.S3PublicEndpoint != "" {
+		if _, _, err := files3.ParsePublicEndpoint(c.S3PublicEndpoint); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.S3Region == "" || c.S3Bucket == "" {
+		errs = append(errs, errors.New("S3_REGION and S3_BUCKET must not be empty"))
+	}
+	if c.S3Timeout <= 0 {
+		errs = append(errs, errors.New("S3_TIMEOUT must be positive"))
+	}
+	for _, v := range []struct {
+		name string
+		ttl  time.Duration
+	}{{"UPLOAD_URL_TTL", c.UploadURLTTL}, {"DOWNLOAD_URL_TTL", c.DownloadURLTTL}} {
+		// Presigned URLs carry whole seconds.
+		if v.ttl < time.Second || v.ttl > maxPresignTTL || v.ttl%time.Second != 0 {
+			errs = append(errs, fmt.Errorf("%s must be whole seconds between 1s and 168h, not %s", v.name, v.ttl))
+		}
+	}
+	if c.MaxUploadBytes < 1 {
+		errs = append(errs, errors.New("MAX_UPLOAD_BYTES must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Store is the object store's configuration.
+func (c *Config) Store() files3.Config {
+	return files3.Config{
+		Endpoint: c.S3Endpoint, PublicEndpoint: c.S3PublicEndpoint, Region: c.S3Region, Bucket: c.S3Bucket,
+		AccessKey: c.S3AccessKey, SecretKey: c.S3SecretKey, UseTLS: c.S3UseTLS, Timeout: c.S3Timeout,
+	}
+}
