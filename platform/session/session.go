@@ -48,7 +48,11 @@ type Session struct {
 	ExpiresAt time.Time // absolute end of life
 }
 
-func key(hash string) string     { return "session:" + hash }
+func key(hash string) string { return "session:" + hash }
+
+// Key is the Redis key of the session with the given id. The gateway reads it inside a
+// script that also charges the rate limit, to resolve a request in one round trip.
+func Key(id string) string       { return key(Hash(id)) }
 func userKey(user string) string { return "user_sessions:" + user }
 
 // Hash returns the stored form of a session id.
@@ -97,13 +101,19 @@ func (s *Store) Resolve(ctx context.Context, id string) (Session, error) {
 	if err != nil {
 		return Session{}, fmt.Errorf("session: resolve: %w", err)
 	}
+	return Decode(v, s.now())
+}
+
+// Decode reads a stored session value ("<user id>|<absolute expiry unix>") and refuses it
+// once past its absolute lifetime.
+func Decode(v string, now time.Time) (Session, error) {
 	user, expStr, ok := strings.Cut(v, "|")
 	unix, perr := strconv.ParseInt(expStr, 10, 64)
 	if !ok || perr != nil || user == "" {
 		return Session{}, ErrNotFound
 	}
 	exp := time.Unix(unix, 0)
-	if !s.now().Before(exp) {
+	if !now.Before(exp) {
 		return Session{}, ErrNotFound
 	}
 	return Session{UserID: user, ExpiresAt: exp}, nil

@@ -47,6 +47,8 @@ type Gateway struct {
 	handler  http.Handler
 
 	rateLimited *prometheus.CounterVec
+	userLimit   gcra
+	ipLimit     gcra
 }
 
 // New builds the gateway from its configuration. Routes are the route table to serve
@@ -81,6 +83,8 @@ func New(ctx context.Context, cfg config.Config, proc *service.Process, routes [
 	// Resolving renews the idle timeout, so the gateway shares auth's idle setting; it
 	// never creates sessions, so the lifetime argument is unused here.
 	g.sessions = session.NewStore(rdb, cfg.SessionIdleTimeout, cfg.SessionIdleTimeout)
+	g.userLimit = perSecond(cfg.RateUserPerSecond, cfg.RateUserPerSecond*cfg.RateLimitBurstMultiplier)
+	g.ipLimit = perSecond(cfg.RateAnonymousIPPerSecond, cfg.RateAnonymousIPPerSecond*cfg.RateLimitBurstMultiplier)
 	for _, o := range cfg.NormalizedOrigins() {
 		g.origins[o] = true
 	}
@@ -199,17 +203,39 @@ func (g *Gateway) route(rt Route) http.Handler {
 		authz := r.Header.Get("Authorization")
 		sid := session.FromRequestHeaders(authz, cookie)
 		fromCookie := sid != "" && !strings.HasPrefix(authz, "Bearer ")
-		user := ""
-		if sid != "" {
-			s, err := g.sessions.Resolve(ctx, sid)
-			switch {
-			case err == nil:
-				user = s.UserID
-			case errors.Is(err, session.ErrNotFound):
-			default:
+		// Hot path: one Redis round trip resolves the session and charges the limit.
+		// The sign-in code routes are rare and carry their own per-address limits.
+		user, limited := "", time.Duration(0)
+		if rt.Limit == LimitAuthCode {
+			if sid != "" {
+				s, err := g.sessions.Resolve(ctx, sid)
+				switch {
+				case err == nil:
+					user = s.UserID
+				case errors.Is(err, session.ErrNotFound):
+				default:
+					g.unavailable(w, r, "sessions", err)
+					return
+				}
+			}
+		} else {
+			a, err := g.admit(ctx, sid, client)
+			if err != nil {
 				g.unavailable(w, r, "sessions", err)
 				return
 			}
+			user = a.session.UserID
+			if !a.allowed {
+				limited = max(a.retryAfter, time.Second)
+			}
+		}
+		if limited > 0 {
+			name := "ip"
+			if user != "" {
+				name = "user"
+			}
+			g.tooMany(w, r, name, limited)
+			return
 		}
 		if rt.Access == SignedIn && user == "" {
 			web.WriteError(w, r, web.Unauthorized("sign in first"))
@@ -228,7 +254,7 @@ func (g *Gateway) route(rt Route) http.Handler {
 		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes)
 		}
-		if !g.allow(w, r, rt, client, user) {
+		if rt.Limit == LimitAuthCode && !g.allowAuthCode(w, r, rt, client) {
 			return
 		}
 
@@ -257,35 +283,21 @@ func (g *Gateway) unavailable(w http.ResponseWriter, r *http.Request, what strin
 	web.WriteError(w, r, &web.Error{Status: 503, Code: "unavailable", Message: "service temporarily unavailable, retry shortly", RetryAfter: 1})
 }
 
-// allow applies the route's rate limits; it answers 429 or 503 itself and reports false.
-func (g *Gateway) allow(w http.ResponseWriter, r *http.Request, rt Route, client, user string) bool {
+// allowAuthCode applies the sign-in code routes' limits: per client IP, and per email
+// address and route. It answers 429 or 503 itself and reports false.
+func (g *Gateway) allowAuthCode(w http.ResponseWriter, r *http.Request, rt Route, client string) bool {
 	type check struct {
 		name  string
 		key   string
 		limit redis_rate.Limit
 	}
-	var checks []check
-	burst := g.cfg.RateLimitBurstMultiplier
-	switch rt.Limit {
-	case LimitAuthCode:
-		checks = append(checks, check{"auth_ip", "auth:ip:" + client, redis_rate.PerMinute(g.cfg.RateAuthPerIPPerMinute)})
-		if email := peekEmail(r); email != "" {
-			sum := sha256.Sum256([]byte(email))
-			// One bucket per address and route: requesting and verifying codes are
-			// limited separately so a user who mistypes a code can still ask again.
-			checks = append(checks, check{"auth_email", "auth:email:" + rt.Pattern + ":" + hex.EncodeToString(sum[:16]),
-				redis_rate.PerHour(g.cfg.RateAuthPerEmailPerHour)})
-		}
-	default:
-		if user != "" {
-			l := redis_rate.PerSecond(g.cfg.RateUserPerSecond)
-			l.Burst *= burst
-			checks = append(checks, check{"user", "user:" + user, l})
-		} else {
-			l := redis_rate.PerSecond(g.cfg.RateAnonymousIPPerSecond)
-			l.Burst *= burst
-			checks = append(checks, check{"ip", "ip:" + client, l})
-		}
+	checks := []check{{"auth_ip", "auth:ip:" + client, redis_rate.PerMinute(g.cfg.RateAuthPerIPPerMinute)}}
+	if email := peekEmail(r); email != "" {
+		sum := sha256.Sum256([]byte(email))
+		// One bucket per address and route: requesting and verifying codes are limited
+		// separately so a user who mistypes a code can still ask again.
+		checks = append(checks, check{"auth_email", "auth:email:" + rt.Pattern + ":" + hex.EncodeToString(sum[:16]),
+			redis_rate.PerHour(g.cfg.RateAuthPerEmailPerHour)})
 	}
 	for _, c := range checks {
 		res, err := g.limiter.Allow(r.Context(), c.key, c.limit)
@@ -294,13 +306,18 @@ func (g *Gateway) allow(w http.ResponseWriter, r *http.Request, rt Route, client
 			return false
 		}
 		if res.Allowed == 0 {
-			g.rateLimited.WithLabelValues(c.name).Inc()
-			retry := int(math.Ceil(res.RetryAfter.Seconds()))
-			web.WriteError(w, r, &web.Error{Status: 429, Code: "rate_limited", Message: "too many requests, retry later", RetryAfter: max(retry, 1)})
+			g.tooMany(w, r, c.name, res.RetryAfter)
 			return false
 		}
 	}
 	return true
+}
+
+// tooMany answers 429 with Retry-After in whole seconds (at least one).
+func (g *Gateway) tooMany(w http.ResponseWriter, r *http.Request, limit string, retry time.Duration) {
+	g.rateLimited.WithLabelValues(limit).Inc()
+	secs := max(int(math.Ceil(retry.Seconds())), 1)
+	web.WriteError(w, r, &web.Error{Status: 429, Code: "rate_limited", Message: "too many requests, retry later", RetryAfter: secs})
 }
 
 // peekEmail reads the email field of a small JSON body and puts the body back, so the

@@ -483,3 +483,49 @@ func TestTableRoutesResolve(t *testing.T) {
 		})
 	}
 }
+
+// TestDefaultLimits exercises the one-round-trip admission script on the real Redis and
+// on the embedded stand-in the one-machine stack uses.
+func TestDefaultLimits(t *testing.T) {
+	servers := map[string]func(t *testing.T) string{
+		"redis":     func(t *testing.T) string { return testenv.Redis(t) },
+		"miniredis": func(t *testing.T) string { return "redis://" + miniredis.RunT(t).Addr() + "/0" },
+	}
+	for name, url := range servers {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, url(t), func(c *config.Config) {
+				c.RateUserPerSecond, c.RateAnonymousIPPerSecond, c.RateLimitBurstMultiplier = 1, 1, 2
+			})
+			sid, _, err := f.sessions.Create(context.Background(), "user-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			bearer := map[string]string{"Authorization": "Bearer " + sid}
+			expect := func(t *testing.T, hdr map[string]string, want ...int) {
+				t.Helper()
+				path := "/open"
+				if hdr != nil {
+					path = "/private"
+				}
+				for i, w := range want {
+					resp, body := f.do(t, "GET", path, "", hdr)
+					if resp.StatusCode != w {
+						t.Fatalf("request %d: %d, want %d: %s", i, resp.StatusCode, w, body)
+					}
+					if w == 429 && resp.Header.Get("Retry-After") == "" {
+						t.Fatal("429 without Retry-After")
+					}
+				}
+			}
+			// A burst of two, then refused: the signed-in bucket.
+			expect(t, bearer, 200, 200, 429)
+			// The IP bucket is separate from the session's.
+			expect(t, nil, 200, 200, 429)
+			// Made-up session ids are charged to the IP, not to fresh buckets.
+			resp, _ := f.do(t, "GET", "/open", "", map[string]string{"Authorization": "Bearer invented-" + sid[:8]})
+			if resp.StatusCode != 429 {
+				t.Fatalf("an invented session escaped the IP limit: %d", resp.StatusCode)
+			}
+		})
+	}
+}
