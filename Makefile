@@ -23,7 +23,7 @@ include mk/cluster.mk
 help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-run: build ## start gateway, auth, email and embedded stand-ins; Ctrl-C stops all
+run: build ## start every service and the embedded stand-ins; Ctrl-C stops all
 	$(BIN)/devstack -bin $(BIN) -data .run $(ARGS)
 
 build: ## build every service binary and the launcher into bin/
