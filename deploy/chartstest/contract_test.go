@@ -25,7 +25,8 @@ var secretLike = regexp.MustCompile(`^(DATABASE_URL|REDIS_URL|.*_(PASSWORD|SECRE
 // mustAgree are variables that several services read and that must hold the same value
 // in each (sessions are written by auth and renewed by the gateway; one topic has one
 // name).
-var mustAgree = []string{"SESSION_IDLE_TIMEOUT", "EMAIL_TOPIC", "USER_EVENTS_TOPIC", "KAFKA_BROKERS", "REDIS_URL", "IDENTITY_SECRET"}
+var mustAgree = []string{"SESSION_IDLE_TIMEOUT", "EMAIL_TOPIC", "USER_EVENTS_TOPIC", "POST_EVENTS_TOPIC",
+	"LIKE_EVENTS_TOPIC", "COMMENT_EVENTS_TOPIC", "FOLLOW_EVENTS_TOPIC", "KAFKA_BROKERS", "REDIS_URL", "IDENTITY_SECRET"}
 
 // setting is how a rendered container sets a variable.
 type setting struct {
@@ -336,8 +337,13 @@ func TestEveryTopicExists(t *testing.T) {
 }
 
 // TestKafkaUsersCoverWhatServicesUse: with authentication on, each service that uses
-// Kafka has a KafkaUser whose ACLs cover its topics.
+// Kafka has a KafkaUser whose ACLs cover its topics (the chart's values and the code's
+// defaults), and a user that reads a topic (a consumer) may use a consumer group.
 func TestKafkaUsersCoverWhatServicesUse(t *testing.T) {
+	reads := map[string]map[string]EnvVar{}
+	for _, s := range chartedServices(t) {
+		reads[s] = serviceEnv(t, s)
+	}
 	for _, r := range allRenderings(t) {
 		if !r.Case.Umbrella || r.value("kafka.authentication.enabled", false) != true {
 			continue
@@ -346,11 +352,19 @@ func TestKafkaUsersCoverWhatServicesUse(t *testing.T) {
 			users := map[string][]string{} // service → topics in its ACLs
 			for _, o := range r.byKind("KafkaUser") {
 				svc := o.Map["metadata"].(map[string]any)["labels"].(map[string]any)["app.kubernetes.io/name"].(string)
+				reads, groups := false, false
 				for _, a := range o.Map["spec"].(map[string]any)["authorization"].(map[string]any)["acls"].([]any) {
 					res := a.(map[string]any)["resource"].(map[string]any)
-					if res["type"] == "topic" {
+					switch res["type"] {
+					case "topic":
 						users[svc] = append(users[svc], res["name"].(string))
+						reads = reads || slices.Contains(a.(map[string]any)["operations"].([]any), any("Read"))
+					case "group":
+						groups = true
 					}
+				}
+				if reads && !groups {
+					t.Errorf("%s reads topics but its KafkaUser may use no consumer group (kafka.users.%s.groups)", svc, svc)
 				}
 			}
 			for _, w := range workloads(t, r) {
@@ -362,10 +376,123 @@ func TestKafkaUsersCoverWhatServicesUse(t *testing.T) {
 				if _, usesKafka := env["KAFKA_BROKERS"]; !usesKafka {
 					continue
 				}
-				for name, s := range env {
-					if strings.HasSuffix(name, "_TOPIC") && !slices.Contains(users[svc], s.Value) {
-						t.Errorf("%s uses %s but its KafkaUser has no ACL for it (kafka.users.%s)", svc, s.Value, svc)
+				eff := map[string]setting{}
+				for name, v := range reads[svc] {
+					if v.HasDefault {
+						eff[name] = setting{Value: v.Default}
 					}
+				}
+				for k, v := range env {
+					eff[k] = v
+				}
+				for _, topic := range topicsOf(eff) {
+					if !slices.Contains(users[svc], topic) {
+						t.Errorf("%s uses %s but its KafkaUser has no ACL for it (kafka.users.%s)", svc, topic, svc)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestConsumerGroupsMatchContracts: docs/contracts.md's "Consumer groups and dead
+// letters" table is what the release does. Every service whose config has a dead-letter
+// topic has a row; the row's variable holds the row's DLQ topic in the rendered
+// service; and with Kafka authentication on, the service's KafkaUser may use exactly the
+// row's group, read exactly the row's topics and write its DLQ topic.
+func TestConsumerGroupsMatchContracts(t *testing.T) {
+	ticked := regexp.MustCompile("`([^`]+)`")
+	type row struct {
+		group, dlq, dlqVar string
+		consumes           []string
+	}
+	rows := map[string]row{}
+	for _, cells := range contractTable(t, "### Consumer groups and dead letters") {
+		if len(cells) < 4 {
+			t.Fatalf("docs/contracts.md consumer groups: short row %v", cells)
+		}
+		var r row
+		if m := ticked.FindStringSubmatch(cells[1]); m != nil {
+			r.group = m[1]
+		}
+		for _, m := range ticked.FindAllStringSubmatch(cells[2], -1) {
+			r.consumes = append(r.consumes, m[1])
+		}
+		if m := ticked.FindAllStringSubmatch(cells[3], -1); len(m) == 2 {
+			r.dlq, r.dlqVar = m[0][1], m[1][1]
+		}
+		if r.group == "" || len(r.consumes) == 0 || r.dlq == "" {
+			t.Fatalf("docs/contracts.md consumer groups: cannot read row %v", cells)
+		}
+		sort.Strings(r.consumes)
+		rows[cells[0]] = r
+	}
+	reads := map[string]map[string]EnvVar{}
+	for _, s := range chartedServices(t) {
+		reads[s] = serviceEnv(t, s)
+		for name := range reads[s] {
+			if strings.HasSuffix(name, "_DLQ_TOPIC") {
+				if r, ok := rows[s]; !ok {
+					t.Errorf("%s reads %s: docs/contracts.md's consumer groups table has no row for it", s, name)
+				} else if r.dlqVar != name {
+					t.Errorf("%s: docs/contracts.md names its DLQ variable %s, the config reads %s", s, r.dlqVar, name)
+				}
+			}
+		}
+	}
+	for _, r := range allRenderings(t) {
+		if !r.Case.Umbrella {
+			continue
+		}
+		t.Run(r.Case.Name, func(t *testing.T) {
+			for _, w := range workloads(t, r) {
+				svc, ok := appService(w)
+				row, documented := rows[svc]
+				if !ok || !documented {
+					continue
+				}
+				eff := map[string]setting{}
+				for name, v := range reads[svc] {
+					if v.HasDefault {
+						eff[name] = setting{Value: v.Default}
+					}
+				}
+				for k, v := range containerEnv(t, w, w.Spec.Containers[0]) {
+					eff[k] = v
+				}
+				if got := eff[row.dlqVar].Value; got != row.dlq {
+					t.Errorf("%s: %s is %q, docs/contracts.md says %s", svc, row.dlqVar, got, row.dlq)
+				}
+			}
+			for _, o := range r.byKind("KafkaUser") {
+				svc := o.Map["metadata"].(map[string]any)["labels"].(map[string]any)["app.kubernetes.io/name"].(string)
+				var groups, read, write []string
+				for _, a := range o.Map["spec"].(map[string]any)["authorization"].(map[string]any)["acls"].([]any) {
+					res := a.(map[string]any)["resource"].(map[string]any)
+					ops := a.(map[string]any)["operations"].([]any)
+					name := res["name"].(string)
+					switch {
+					case res["type"] == "group":
+						groups = append(groups, name)
+					case slices.Contains(ops, any("Read")):
+						read = append(read, name)
+					case slices.Contains(ops, any("Write")):
+						write = append(write, name)
+					}
+				}
+				sort.Strings(groups)
+				sort.Strings(read)
+				row, documented := rows[svc]
+				switch {
+				case !documented && (len(groups) > 0 || len(read) > 0):
+					t.Errorf("KafkaUser of %s reads %v as %v; docs/contracts.md's consumer groups table has no row for %s", svc, read, groups, svc)
+				case !documented:
+				case !slices.Equal(groups, []string{row.group}):
+					t.Errorf("KafkaUser of %s may use groups %v, docs/contracts.md says %s", svc, groups, row.group)
+				case !slices.Equal(read, row.consumes):
+					t.Errorf("KafkaUser of %s reads %v, docs/contracts.md says %s consumes %v", svc, read, svc, row.consumes)
+				case !slices.Contains(write, row.dlq):
+					t.Errorf("KafkaUser of %s cannot write its dead-letter topic %s", svc, row.dlq)
 				}
 			}
 		})

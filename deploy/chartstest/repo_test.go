@@ -275,7 +275,7 @@ func TestKindConfig(t *testing.T) {
 		}
 	}
 	r := render(t, renderCase{Name: "instant/values-kind.yaml", Chart: "instant", Values: []string{"charts/instant/values-kind.yaml"}, Umbrella: true})
-	want := map[string]int{"apiGateway.nodePort.port": 8080, "devStores.mailpit.nodePort": 8025}
+	want := map[string]int{"apiGateway.nodePort.port": 8080, "devStores.mailpit.nodePort": 8025, "devStores.s3.nodePort": 9000}
 	for path, host := range want {
 		np := toInt(r.value(path, 0))
 		if np == 0 {
@@ -285,6 +285,11 @@ func TestKindConfig(t *testing.T) {
 		if mapped[np] != host {
 			t.Errorf("kind-config.yaml maps node port %d (%s) to %d, want localhost:%d", np, path, mapped[np], host)
 		}
+	}
+	// files signs presigned URLs for the host a client on the machine reaches: the node
+	// port's host mapping.
+	if pub, want := fmt.Sprint(r.value("files.env.S3_PUBLIC_ENDPOINT", "")), fmt.Sprintf("http://localhost:%d", mapped[toInt(r.value("devStores.s3.nodePort", 0))]); pub != want {
+		t.Errorf("values-kind.yaml: files S3_PUBLIC_ENDPOINT %q, want %q (kind-config.yaml's mapping of devStores.s3.nodePort)", pub, want)
 	}
 	if trusted := fmt.Sprint(r.value("gateway.env.TRUSTED_PROXIES", "")); !strings.Contains(trusted, cfg.Networking.PodSubnet) {
 		t.Errorf("values-kind.yaml: gateway TRUSTED_PROXIES %q lacks kind's pod subnet %s", trusted, cfg.Networking.PodSubnet)

@@ -54,11 +54,10 @@ func chartedServices(t testing.TB) []string {
 }
 
 // requireDelivery makes a runnable service without a chart, or a gateway route to a
-// service the release does not deploy, a test failure instead of a loud note. It is
-// off while the content services (files, posts, comments, likes, follow, feed) are
-// being written alongside their charts; turn it on once they are delivered, so no
-// service can ship without its Kubernetes delivery again.
-const requireDelivery = false
+// service the release does not deploy, a test failure instead of a loud note. It is on:
+// every service that can run is delivered, and a new one (feed) must bring its chart
+// along (charts/README.md) before it gets a main package.
+const requireDelivery = true
 
 // undelivered reports a service that can run but has no delivery.
 func undelivered(t testing.TB, format string, args ...any) {

@@ -56,7 +56,7 @@ func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *a
 	if err != nil {
 		return nil, err
 	}
-	if err := database.Migrate(ctx, a.db, "auth", userdb.Migrations()); err != nil {
+	if err := migrateDB(ctx, a.db); err != nil {
 		return nil, err
 	}
 	ropt, err := redis.ParseURL(cfg.RedisURL)
@@ -113,6 +113,12 @@ func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *a
 	})
 	a.handler = router
 	return a, nil
+}
+
+// migrateDB brings the database to the current schema: at start, and alone in
+// `auth migrate`.
+func migrateDB(ctx context.Context, db *gorm.DB) error {
+	return database.Migrate(ctx, db, "auth", userdb.Migrations())
 }
 
 // close stops the relay and closes the clients in the reverse order of opening.

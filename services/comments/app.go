@@ -15,6 +15,7 @@ import (
 	"instant/platform/service"
 	"instant/services/comments/internal/comment"
 	"instant/services/comments/internal/commentdb"
+	"instant/services/comments/internal/commentevents"
 	"instant/services/comments/internal/commenthttp"
 	"instant/services/comments/internal/config"
 )
@@ -28,16 +29,18 @@ const postCacheSize = 10_000
 type app struct {
 	handler http.Handler
 
-	log       *slog.Logger
-	db        *gorm.DB
-	producer  *events.Producer
-	resolver  discovery.Resolver
-	stopRelay context.CancelFunc
-	relayDone chan struct{}
+	log      *slog.Logger
+	db       *gorm.DB
+	producer *events.Producer
+	resolver discovery.Resolver
+	// stops and waits for the background workers (outbox relay, events consumer).
+	stopWorkers context.CancelFunc
+	workers     []chan struct{}
 }
 
-// newApp connects the database, migrates it, starts the outbox relay, builds the posts
-// client and the router. On error it releases whatever it had opened.
+// newApp connects the database, migrates it, starts the outbox relay and the events
+// consumer (post.deleted, user.deleted), builds the posts client and the router. On
+// error it releases whatever it had opened.
 func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *app, err error) {
 	a := &app{log: proc.Log}
 	defer func() {
@@ -50,7 +53,7 @@ func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *a
 	if err != nil {
 		return nil, err
 	}
-	if err := database.Migrate(ctx, a.db, "comments", commentdb.Migrations()); err != nil {
+	if err := migrateDB(ctx, a.db); err != nil {
 		return nil, err
 	}
 	a.producer, err = events.NewProducer(cfg.Brokers, "comments", proc.Log, proc.Registry)
@@ -61,16 +64,32 @@ func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *a
 	if err != nil {
 		return nil, err
 	}
-	// The relay outlives the request context of a shutdown's drain: it stops in close,
+	store := commentdb.New(a.db, cfg.EventsTopic, relay.Notify)
+	handler, err := commentevents.NewHandler(store, proc.Registry, proc.Log)
+	if err != nil {
+		return nil, err
+	}
+	consumer, err := events.NewConsumer(events.ConsumerConfig{
+		Brokers: cfg.Brokers, Group: commentevents.Consumer, Topics: cfg.ConsumedTopics(),
+		DLQTopic: cfg.DLQTopic, Log: proc.Log, Registerer: proc.Registry,
+	}, handler.Handle)
+	if err != nil {
+		return nil, err
+	}
+	// The workers outlive the request context of a shutdown's drain: they stop in close,
 	// after the servers, so events committed by the last requests still leave promptly.
-	relayCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	a.stopRelay, a.relayDone = stop, make(chan struct{})
-	go func() {
-		defer close(a.relayDone)
-		if err := relay.Run(relayCtx); err != nil {
+	workCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	a.stopWorkers = stop
+	a.start(func() {
+		if err := relay.Run(workCtx); err != nil {
 			proc.Log.Error("outbox relay stopped", "err", err)
 		}
-	}()
+	})
+	a.start(func() {
+		if err := consumer.Run(workCtx); err != nil {
+			proc.Log.Error("events consumer stopped", "err", err)
+		}
+	})
 
 	signer, err := identity.NewSigner(cfg.IdentitySecret)
 	if err != nil {
@@ -86,7 +105,7 @@ func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *a
 	}
 	posts := comment.NewPostCache(postsAPI{client.New("posts", a.resolver, signer, cfg.PostsTimeout)},
 		cfg.PostCacheTTL, postCacheSize, metrics)
-	svc := comment.NewService(commentdb.New(a.db, cfg.EventsTopic, relay.Notify), posts, metrics)
+	svc := comment.NewService(store, posts, metrics)
 
 	// Readiness covers what this instance owns. posts is left out on purpose: it is
 	// asked per request and its absence answers 503 there, while failing readiness on it
@@ -94,6 +113,7 @@ func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *a
 	// comment removals by their authors (which need no posts) down with it.
 	proc.Health.Add("database", database.Ping(a.db))
 	proc.Health.Add("kafka", a.producer.Ping)
+	proc.Health.Add("kafka_consumer", consumer.Ping)
 
 	router := proc.Router(signer.Middleware)
 	commenthttp.Routes(router, commenthttp.NewHandler(svc, proc.Log))
@@ -101,16 +121,34 @@ func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *a
 	return a, nil
 }
 
-// close stops the relay and closes the clients in the reverse order of opening.
+// migrateDB brings the database to the current schema: at start, and alone in
+// `comments migrate`.
+func migrateDB(ctx context.Context, db *gorm.DB) error {
+	return database.Migrate(ctx, db, "comments", commentdb.Migrations())
+}
+
+// start runs fn in the background until stopWorkers; close waits for it.
+func (a *app) start(fn func()) {
+	done := make(chan struct{})
+	a.workers = append(a.workers, done)
+	go func() {
+		defer close(done)
+		fn()
+	}()
+}
+
+// close stops the workers and closes the clients in the reverse order of opening.
 func (a *app) close() {
 	if a.resolver != nil {
 		if err := a.resolver.Close(); err != nil {
 			a.log.Warn("closing discovery", "err", err)
 		}
 	}
-	if a.stopRelay != nil {
-		a.stopRelay()
-		<-a.relayDone
+	if a.stopWorkers != nil {
+		a.stopWorkers()
+	}
+	for _, done := range a.workers {
+		<-done
 	}
 	if a.producer != nil {
 		a.producer.Close()

@@ -28,7 +28,13 @@ import (
 const (
 	testSecret  = "test-identity-secret-0123456789abcdef"
 	eventsTopic = "comment.events"
+	postsTopic  = "post.events"
+	usersTopic  = "user.events"
+	dlqTopic    = "comments.dlq"
 )
+
+// topics are every topic comments reads or writes, seeded in each test's Kafka cluster.
+var topics = []string{eventsTopic, postsTopic, usersTopic, dlqTopic}
 
 // backend is a database the app runs on: the real server (required under CI) or the
 // embedded stand-in the one-machine stack uses.
@@ -111,6 +117,7 @@ type harness struct {
 	proc    *service.Process
 	signer  *identity.Signer
 	posts   *fakePosts
+	brokers []string
 	events  *topicReader
 }
 
@@ -134,7 +141,7 @@ func env(dsn string, brokers []string, postsAddr string) map[string]string {
 func newHarness(t *testing.T, dsn string, edit func(vars map[string]string)) *harness {
 	t.Helper()
 	posts := newFakePosts(t)
-	vars := env(dsn, testenv.Kafka(t, eventsTopic), posts.addr())
+	vars := env(dsn, testenv.Kafka(t, topics...), posts.addr())
 	if edit != nil {
 		edit(vars)
 	}
@@ -152,7 +159,7 @@ func newHarness(t *testing.T, dsn string, edit func(vars map[string]string)) *ha
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{handler: a.handler, proc: proc, signer: signer, posts: posts,
+	return &harness{handler: a.handler, proc: proc, signer: signer, posts: posts, brokers: cfg.Brokers,
 		events: newTopicReader(t, cfg.Brokers, eventsTopic)}
 }
 

@@ -18,7 +18,7 @@ import (
 // TCP: what ships is what is tested.
 func TestRun(t *testing.T) {
 	posts := newFakePosts(t)
-	vars := env(testenv.SQLite(t), testenv.Kafka(t, eventsTopic), posts.addr())
+	vars := env(testenv.SQLite(t), testenv.Kafka(t, topics...), posts.addr())
 	vars["HTTP_ADDR"] = "127.0.0.1:0"
 	vars["INTERNAL_ADDR"] = "127.0.0.1:0"
 	vars["LOG_LEVEL"] = "info"

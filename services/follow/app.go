@@ -18,6 +18,7 @@ import (
 	"instant/services/follow/internal/config"
 	"instant/services/follow/internal/follow"
 	"instant/services/follow/internal/followdb"
+	"instant/services/follow/internal/followevents"
 	"instant/services/follow/internal/followhttp"
 	"instant/services/follow/internal/userclient"
 )
@@ -27,16 +28,18 @@ import (
 type app struct {
 	handler http.Handler
 
-	log       *slog.Logger
-	db        *gorm.DB
-	producer  *events.Producer
-	resolver  discovery.Resolver
-	stopRelay context.CancelFunc
-	relayDone chan struct{}
+	log      *slog.Logger
+	db       *gorm.DB
+	producer *events.Producer
+	resolver discovery.Resolver
+	// stops and waits for the background workers (outbox relay, user.deleted consumer).
+	stopWorkers context.CancelFunc
+	workers     []chan struct{}
 }
 
-// newApp connects the database, migrates it, starts the outbox relay, finds auth and
-// builds the router. On error it releases whatever it had opened.
+// newApp connects the database, migrates it, starts the outbox relay and the
+// user.deleted consumer, finds auth and builds the router. On error it releases
+// whatever it had opened.
 func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *app, err error) {
 	a := &app{log: proc.Log}
 	defer func() {
@@ -49,7 +52,7 @@ func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *a
 	if err != nil {
 		return nil, err
 	}
-	if err := database.Migrate(ctx, a.db, "follow", followdb.Migrations()); err != nil {
+	if err := migrateDB(ctx, a.db); err != nil {
 		return nil, err
 	}
 	a.producer, err = events.NewProducer(cfg.Brokers, "follow", proc.Log, proc.Registry)
@@ -60,16 +63,32 @@ func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *a
 	if err != nil {
 		return nil, err
 	}
-	// The relay outlives the request context of a shutdown's drain: it stops in close,
+	store := followdb.New(a.db, cfg.EventsTopic, relay.Notify)
+	handler, err := followevents.NewHandler(store, proc.Registry, proc.Log)
+	if err != nil {
+		return nil, err
+	}
+	consumer, err := events.NewConsumer(events.ConsumerConfig{
+		Brokers: cfg.Brokers, Group: followevents.Consumer, Topics: []string{cfg.UserEventsTopic},
+		DLQTopic: cfg.DLQTopic, Log: proc.Log, Registerer: proc.Registry,
+	}, handler.Handle)
+	if err != nil {
+		return nil, err
+	}
+	// The workers outlive the request context of a shutdown's drain: they stop in close,
 	// after the servers, so events committed by the last requests still leave promptly.
-	relayCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	a.stopRelay, a.relayDone = stop, make(chan struct{})
-	go func() {
-		defer close(a.relayDone)
-		if err := relay.Run(relayCtx); err != nil {
+	workCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	a.stopWorkers = stop
+	a.start(func() {
+		if err := relay.Run(workCtx); err != nil {
 			proc.Log.Error("outbox relay stopped", "err", err)
 		}
-	}()
+	})
+	a.start(func() {
+		if err := consumer.Run(workCtx); err != nil {
+			proc.Log.Error("events consumer stopped", "err", err)
+		}
+	})
 
 	signer, err := identity.NewSigner(cfg.IdentitySecret)
 	if err != nil {
@@ -85,13 +104,14 @@ func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *a
 	if err != nil {
 		return nil, err
 	}
-	svc := follow.NewService(followdb.New(a.db, cfg.EventsTopic, relay.Notify), users, metrics)
+	svc := follow.NewService(store, users, metrics)
 
 	// Auth is not a readiness dependency: only follow needs it, and an auth outage
 	// answers those 503 while unfollows, lists and counts keep working. Failing
 	// readiness on it would take all of them down with it.
 	proc.Health.Add("database", database.Ping(a.db))
 	proc.Health.Add("kafka", a.producer.Ping)
+	proc.Health.Add("kafka_consumer", consumer.Ping)
 
 	router := proc.Router()
 	router.Group(func(r chi.Router) {
@@ -102,11 +122,29 @@ func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *a
 	return a, nil
 }
 
-// close stops the relay and closes the clients in the reverse order of opening.
+// migrateDB brings the database to the current schema: at start, and alone in
+// `follow migrate`.
+func migrateDB(ctx context.Context, db *gorm.DB) error {
+	return database.Migrate(ctx, db, "follow", followdb.Migrations())
+}
+
+// start runs fn in the background until stopWorkers; close waits for it.
+func (a *app) start(fn func()) {
+	done := make(chan struct{})
+	a.workers = append(a.workers, done)
+	go func() {
+		defer close(done)
+		fn()
+	}()
+}
+
+// close stops the workers and closes the clients in the reverse order of opening.
 func (a *app) close() {
-	if a.stopRelay != nil {
-		a.stopRelay()
-		<-a.relayDone
+	if a.stopWorkers != nil {
+		a.stopWorkers()
+	}
+	for _, done := range a.workers {
+		<-done
 	}
 	var errs []error
 	if a.resolver != nil {

@@ -27,7 +27,12 @@ import (
 const (
 	testSecret  = "test-identity-secret-0123456789abcdef"
 	eventsTopic = "follow.events"
+	usersTopic  = "user.events"
+	dlqTopic    = "follow.dlq"
 )
+
+// topics are every topic follow reads or writes, seeded in each test's Kafka cluster.
+var topics = []string{eventsTopic, usersTopic, dlqTopic}
 
 // backend is a database the app runs on: the real server (required under CI) or the
 // embedded stand-in the one-machine stack uses.
@@ -108,6 +113,7 @@ type harness struct {
 	proc    *service.Process
 	signer  *identity.Signer
 	auth    *fakeAuth
+	brokers []string
 	events  *topicReader
 }
 
@@ -130,7 +136,7 @@ func env(dsn string, brokers []string, authAddr string) map[string]string {
 func newHarness(t *testing.T, dsn string, edit func(vars map[string]string)) *harness {
 	t.Helper()
 	auth := newFakeAuth(t)
-	brokers := testenv.Kafka(t, eventsTopic)
+	brokers := testenv.Kafka(t, topics...)
 	vars := env(dsn, brokers, auth.addr())
 	if edit != nil {
 		edit(vars)
@@ -149,7 +155,8 @@ func newHarness(t *testing.T, dsn string, edit func(vars map[string]string)) *ha
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{handler: a.handler, proc: proc, signer: signer, auth: auth, events: newTopicReader(t, cfg.Brokers, cfg.EventsTopic)}
+	return &harness{handler: a.handler, proc: proc, signer: signer, auth: auth, brokers: cfg.Brokers,
+		events: newTopicReader(t, cfg.Brokers, cfg.EventsTopic)}
 }
 
 // testWriter sends the service's log lines to the test log, shown only on failure.

@@ -18,7 +18,7 @@ import (
 // what ships is what is tested.
 func TestRun(t *testing.T) {
 	auth := newFakeAuth(t)
-	brokers := testenv.Kafka(t, eventsTopic)
+	brokers := testenv.Kafka(t, topics...)
 	vars := env(testenv.SQLite(t), brokers, auth.addr())
 	vars["HTTP_ADDR"] = "127.0.0.1:0"
 	vars["INTERNAL_ADDR"] = "127.0.0.1:0"

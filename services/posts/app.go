@@ -30,13 +30,14 @@ type app struct {
 	db       *gorm.DB
 	producer *events.Producer
 	resolver discovery.Resolver
-	// stops and waits for the background workers (outbox relay, user.* consumer).
+	// stops and waits for the background workers (outbox relay, events consumer).
 	stopWorkers context.CancelFunc
 	workers     []chan struct{}
 }
 
 // newApp connects the stores, migrates the database, starts the outbox relay and the
-// user.* consumer and builds the router. On error it releases whatever it had opened.
+// events consumer (user.*, like.*, comment.*) and builds the router. On error it
+// releases whatever it had opened.
 func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *app, err error) {
 	a := &app{log: proc.Log}
 	defer func() {
@@ -49,7 +50,7 @@ func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *a
 	if err != nil {
 		return nil, err
 	}
-	if err := database.Migrate(ctx, a.db, "posts", postdb.Migrations()); err != nil {
+	if err := migrateDB(ctx, a.db); err != nil {
 		return nil, err
 	}
 	a.producer, err = events.NewProducer(cfg.Brokers, "posts", proc.Log, proc.Registry)
@@ -61,10 +62,14 @@ func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *a
 		return nil, err
 	}
 	store := postdb.New(a.db, cfg.PostEventsTopic, relay.Notify)
+	handler, err := postevents.NewHandler(store, proc.Registry, proc.Log)
+	if err != nil {
+		return nil, err
+	}
 	consumer, err := events.NewConsumer(events.ConsumerConfig{
-		Brokers: cfg.Brokers, Group: postevents.UserConsumer, Topics: []string{cfg.UserEventsTopic},
+		Brokers: cfg.Brokers, Group: postevents.Consumer, Topics: cfg.ConsumedTopics(),
 		DLQTopic: cfg.DLQTopic, Log: proc.Log, Registerer: proc.Registry,
-	}, postevents.UserHandler(store))
+	}, handler.Handle)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +84,7 @@ func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *a
 	})
 	a.start(func() {
 		if err := consumer.Run(workCtx); err != nil {
-			proc.Log.Error("user events consumer stopped", "err", err)
+			proc.Log.Error("events consumer stopped", "err", err)
 		}
 	})
 
@@ -103,11 +108,18 @@ func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *a
 	// read, and only creating a post answers 503.
 	proc.Health.Add("database", database.Ping(a.db))
 	proc.Health.Add("kafka", a.producer.Ping)
+	proc.Health.Add("kafka_consumer", consumer.Ping)
 
 	router := proc.Router(signer.Middleware)
 	posthttp.Routes(router, posthttp.NewHandler(svc, proc.Log))
 	a.handler = router
 	return a, nil
+}
+
+// migrateDB brings the database to the current schema: at start, and alone in
+// `posts migrate`.
+func migrateDB(ctx context.Context, db *gorm.DB) error {
+	return database.Migrate(ctx, db, "posts", postdb.Migrations())
 }
 
 // start runs fn in the background until stopWorkers; close waits for it.

@@ -64,7 +64,7 @@ func TestFilesDown(t *testing.T) {
 // does not answer within FILES_TIMEOUT, are both a quick 503.
 func TestFilesUnreachable(t *testing.T) {
 	t.Run("create_503_refused", func(t *testing.T) {
-		h := startApp(t, env(testenv.SQLite(t), testenv.Kafka(t, postsTopic, usersTopic, dlqTopic), closedPort(t)))
+		h := startApp(t, env(testenv.SQLite(t), testenv.Kafka(t, topics...), closedPort(t)))
 		user := newUser()
 		unavailable(t, h, create(user, map[string]string{"image_key": "users/" + user + "/a.jpg"}))
 	})
@@ -95,7 +95,7 @@ func TestFilesUnreachable(t *testing.T) {
 				c.Close()
 			}
 		})
-		vars := env(testenv.SQLite(t), testenv.Kafka(t, postsTopic, usersTopic, dlqTopic), ln.Addr().String())
+		vars := env(testenv.SQLite(t), testenv.Kafka(t, topics...), ln.Addr().String())
 		vars["FILES_TIMEOUT"] = "200ms"
 		h := startApp(t, vars)
 		user := newUser()

@@ -25,14 +25,19 @@ import (
 )
 
 const (
-	testSecret  = "test-identity-secret-0123456789abcdef"
-	postsTopic  = "post.events"
-	usersTopic  = "user.events"
-	dlqTopic    = "posts.dlq"
-	maxImage    = 1 << 20 // MAX_IMAGE_BYTES in tests
-	jpeg        = "image/jpeg"
-	filesPrefix = "/internal/files/"
+	testSecret    = "test-identity-secret-0123456789abcdef"
+	postsTopic    = "post.events"
+	usersTopic    = "user.events"
+	likesTopic    = "like.events"
+	commentsTopic = "comment.events"
+	dlqTopic      = "posts.dlq"
+	maxImage      = 1 << 20 // MAX_IMAGE_BYTES in tests
+	jpeg          = "image/jpeg"
+	filesPrefix   = "/internal/files/"
 )
+
+// topics are every topic posts reads or writes, seeded in each test's Kafka cluster.
+var topics = []string{postsTopic, usersTopic, likesTopic, commentsTopic, dlqTopic}
 
 // backend is a database the app runs on: the real server (required under CI) or the
 // embedded stand-in the one-machine stack uses.
@@ -164,7 +169,7 @@ func env(dsn string, brokers []string, filesAddr string) map[string]string {
 func newHarness(t *testing.T, dsn string, edit ...func(map[string]string)) *harness {
 	t.Helper()
 	files := newFakeFiles(t)
-	brokers := testenv.Kafka(t, postsTopic, usersTopic, dlqTopic)
+	brokers := testenv.Kafka(t, topics...)
 	vars := env(dsn, brokers, files.addr())
 	for _, e := range edit {
 		e(vars)

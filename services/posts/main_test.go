@@ -18,7 +18,7 @@ import (
 // over TCP: what ships is what is tested.
 func TestRun(t *testing.T) {
 	files := newFakeFiles(t)
-	vars := env(testenv.SQLite(t), testenv.Kafka(t, postsTopic, usersTopic, dlqTopic), files.addr())
+	vars := env(testenv.SQLite(t), testenv.Kafka(t, topics...), files.addr())
 	vars["HTTP_ADDR"] = "127.0.0.1:0"
 	vars["INTERNAL_ADDR"] = "127.0.0.1:0"
 	vars["LOG_LEVEL"] = "info"

@@ -27,6 +27,10 @@ func Topics() []string {
 		"follow.events",
 		"files.dlq",
 		"posts.dlq",
+		"comments.dlq",
+		"likes.dlq",
+		"follow.dlq",
+		"feed.dlq",
 	}
 }
 

@@ -7,11 +7,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"instant/platform/database"
 	"time"
 
 	"gorm.io/gorm"
 
+	"instant/platform/database"
 	"instant/platform/events"
 	"instant/services/comments/internal/comment"
 )
@@ -53,6 +53,16 @@ const (
 	sqlSetBody = `UPDATE comments SET body = ?, updated_at = ? WHERE id = ? AND user_id = ?
 		RETURNING ` + columns
 	sqlDelete = `DELETE FROM comments WHERE id = ?`
+
+	// The purges, a batch at a time: a deleted post's comments (through
+	// comments_post_created) and a deleted account's (through comments_user).
+	sqlPostBatch  = `SELECT id FROM comments WHERE post_id = ? ORDER BY created_at, id LIMIT ?`
+	sqlUserBatch  = `SELECT id FROM comments WHERE user_id = ? LIMIT ?`
+	sqlDeleteMany = `DELETE FROM comments WHERE id IN ? RETURNING id, post_id, user_id`
+	// On PostgreSQL a batch locks its comments in id order before deleting them. A
+	// deleted account's comments on its own posts are in two purges at once (its
+	// post.deleted events and its user.deleted); one order keeps them from deadlocking.
+	sqlLockMany = `SELECT id FROM comments WHERE id IN ? ORDER BY id FOR UPDATE`
 )
 
 // row is a comments row. It stays in this package; the core sees comment.Comment.
@@ -72,9 +82,10 @@ func (r row) comment() comment.Comment {
 
 // Store implements comment.Store.
 type Store struct {
-	db     *gorm.DB
-	topic  string
-	notify func()
+	db      *gorm.DB
+	topic   string
+	notify  func()
+	dialect string
 }
 
 // New returns a Store writing comment.* events for topic; notify (the outbox relay's
@@ -83,7 +94,7 @@ func New(db *gorm.DB, topic string, notify func()) *Store {
 	if notify == nil {
 		notify = func() {}
 	}
-	return &Store{db: db, topic: topic, notify: notify}
+	return &Store{db: db, topic: topic, notify: notify, dialect: database.Dialect(db)}
 }
 
 var _ comment.Store = (*Store)(nil)
@@ -164,6 +175,105 @@ func (s *Store) Delete(ctx context.Context, c comment.Comment) error {
 	}
 	s.notify()
 	return nil
+}
+
+// PurgePost deletes the comments of a deleted post, at most batch per transaction, and
+// records no event: the post is gone, and whoever counted its comments forgets them
+// with it. The transaction that finds the last of them marks eventID processed by
+// consumer. A purge cut short by a crash is finished by running it again: a batch
+// deletes what is still there, so running it twice deletes nothing twice. It returns
+// how many comments it deleted, also when it fails partway.
+func (s *Store) PurgePost(ctx context.Context, consumer, eventID, postID string, batch int) (int, error) {
+	n, err := s.purge(ctx, consumer, eventID, sqlPostBatch, postID, batch, false)
+	if err != nil {
+		return n, fmt.Errorf("purge post's comments: %w", err)
+	}
+	return n, nil
+}
+
+// PurgeUser deletes the comments a deleted account wrote, at most batch per
+// transaction, each with its comment.deleted (so posts' comment counts drop). A batch
+// emits an event only for a comment its DELETE removed, so a purge resumed after a
+// crash, or run again, never emits twice for one comment. The transaction that finds
+// the last of them marks eventID processed by consumer. It returns how many comments it
+// deleted, also when it fails partway.
+func (s *Store) PurgeUser(ctx context.Context, consumer, eventID, userID string, batch int) (int, error) {
+	n, err := s.purge(ctx, consumer, eventID, sqlUserBatch, userID, batch, true)
+	if err != nil {
+		return n, fmt.Errorf("purge user's comments: %w", err)
+	}
+	return n, nil
+}
+
+// purge runs batches until one finds fewer than batch comments (that last transaction
+// also marks the event), and returns how many comments it deleted.
+func (s *Store) purge(ctx context.Context, consumer, eventID, selectBatch, id string, batch int, emit bool) (int, error) {
+	if batch < 1 {
+		return 0, fmt.Errorf("batch %d", batch)
+	}
+	total := 0
+	for {
+		n, done, err := s.purgeBatch(ctx, consumer, eventID, selectBatch, id, batch, emit)
+		if err != nil {
+			return total, translate(err)
+		}
+		total += n
+		if emit && n > 0 {
+			s.notify()
+		}
+		if done {
+			return total, nil
+		}
+	}
+}
+
+// purgeBatch is one transaction of a purge: selectBatch(id, batch) finds up to batch
+// comments, the DELETE removes those still there and says which (RETURNING), and
+// comment.deleted is recorded for each of those when emit. It reports how many it
+// deleted and whether that was the last batch, judged on what the SELECT found, not on
+// what the DELETE removed, so a comment removed meanwhile by its author cannot end the
+// purge early. The last batch marks the event.
+func (s *Store) purgeBatch(ctx context.Context, consumer, eventID, selectBatch, id string, batch int, emit bool) (int, bool, error) {
+	var (
+		n    int
+		done bool
+	)
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var ids []string
+		if err := tx.Raw(selectBatch, id, batch).Scan(&ids).Error; err != nil {
+			return err
+		}
+		n, done = 0, len(ids) < batch
+		if len(ids) > 0 {
+			if s.dialect == database.Postgres {
+				var locked []string
+				if err := tx.Raw(sqlLockMany, ids).Scan(&locked).Error; err != nil {
+					return err
+				}
+			}
+			var gone []row
+			if err := tx.Raw(sqlDeleteMany, ids).Scan(&gone).Error; err != nil {
+				return err
+			}
+			n = len(gone)
+			if emit {
+				for _, c := range gone {
+					if err := s.enqueue(tx, TypeDeleted, c.PostID, DeletedData{ID: c.ID, PostID: c.PostID, UserID: c.UserID}); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		if !done {
+			return nil
+		}
+		_, err := events.MarkProcessed(tx, consumer, eventID)
+		return err
+	})
+	if err != nil {
+		return 0, false, err
+	}
+	return n, done, nil
 }
 
 // enqueue records an event keyed by the post id, so one post's comment events stay in

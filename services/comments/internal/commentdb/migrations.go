@@ -14,7 +14,8 @@ const outboxVersion = 1000
 // comments_post_created serves the one list query, a post's comments oldest first by
 // (created_at, id): the equality on post_id and the keyset condition are both index
 // conditions, and rows come out in the order the query asks, so a page reads only its
-// own rows and never sorts.
+// own rows and never sorts. comments_user finds an account's comments for the purge
+// that follows its deletion; the purge of a deleted post reads comments_post_created.
 func Migrations() []database.Migration {
 	return append([]database.Migration{
 		{
@@ -38,6 +39,12 @@ func Migrations() []database.Migration {
 				updated_at DATETIME NOT NULL
 			);
 			CREATE INDEX comments_post_created ON comments (post_id, created_at, id);`,
+		},
+		{
+			// An account's comments, found when the account is deleted (user.deleted).
+			Version: 2,
+			Name:    "comments_user",
+			SQL:     `CREATE INDEX comments_user ON comments (user_id);`,
 		},
 	}, events.OutboxMigrations(outboxVersion)...)
 }

@@ -1,10 +1,11 @@
 // Package config is the comments service's configuration: the shared service.Base and
-// service.Discovery (it calls posts) plus its database, Kafka topic and post lookups.
+// service.Discovery (it calls posts) plus its database, Kafka topics and post lookups.
 // Every default lives in a tag here.
 package config
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,6 +25,13 @@ type Config struct {
 	DatabaseURL string   `env:"DATABASE_URL,required"`
 	Brokers     []string `env:"KAFKA_BROKERS,required" envSeparator:","`
 	EventsTopic string   `env:"COMMENT_EVENTS_TOPIC" envDefault:"comment.events"`
+
+	// PostEventsTopic and UserEventsTopic are consumed (group "comments") to purge the
+	// comments of deleted posts and accounts. Records comments cannot apply go to
+	// DLQTopic.
+	PostEventsTopic string `env:"POST_EVENTS_TOPIC" envDefault:"post.events"`
+	UserEventsTopic string `env:"USER_EVENTS_TOPIC" envDefault:"user.events"`
+	DLQTopic        string `env:"COMMENTS_DLQ_TOPIC" envDefault:"comments.dlq"`
 
 	// PostsTimeout bounds one call to posts' internal route, well inside the gateway's
 	// own deadline, so a slow posts costs a quick 503 rather than a hang.
@@ -51,8 +59,11 @@ func (c *Config) Validate() error {
 	if len(c.Brokers) == 0 {
 		errs = append(errs, errors.New("KAFKA_BROKERS must name at least one broker"))
 	}
-	if c.EventsTopic == "" {
-		errs = append(errs, errors.New("COMMENT_EVENTS_TOPIC must not be empty"))
+	if c.EventsTopic == "" || c.DLQTopic == "" || slices.Contains(c.ConsumedTopics(), "") {
+		errs = append(errs, errors.New("COMMENT_EVENTS_TOPIC, POST_EVENTS_TOPIC, USER_EVENTS_TOPIC and COMMENTS_DLQ_TOPIC must not be empty"))
+	}
+	if slices.Contains(c.ConsumedTopics(), c.DLQTopic) {
+		errs = append(errs, errors.New("COMMENTS_DLQ_TOPIC must differ from the topics comments consumes"))
 	}
 	if c.PostsTimeout <= 0 {
 		errs = append(errs, errors.New("POSTS_TIMEOUT must be positive"))
@@ -61,4 +72,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("POST_CACHE_TTL must be from 0 (off) to 10s"))
 	}
 	return errors.Join(errs...)
+}
+
+// ConsumedTopics are the topics of comments' consumer group.
+func (c *Config) ConsumedTopics() []string {
+	return []string{c.PostEventsTopic, c.UserEventsTopic}
 }

@@ -1,5 +1,5 @@
 // Package config is the follow service's configuration: the shared service.Base and
-// service.Discovery (follow calls auth) plus its database, Kafka topic and the settings
+// service.Discovery (follow calls auth) plus its database, Kafka topics and the settings
 // of its calls to auth. Every default lives in a tag here.
 package config
 
@@ -20,6 +20,10 @@ type Config struct {
 	DatabaseURL string   `env:"DATABASE_URL,required"`
 	Brokers     []string `env:"KAFKA_BROKERS,required" envSeparator:","`
 	EventsTopic string   `env:"FOLLOW_EVENTS_TOPIC" envDefault:"follow.events"`
+	// UserEventsTopic is consumed (group "follow") to remove deleted accounts from the
+	// graph. Records follow cannot apply go to DLQTopic.
+	UserEventsTopic string `env:"USER_EVENTS_TOPIC" envDefault:"user.events"`
+	DLQTopic        string `env:"FOLLOW_DLQ_TOPIC" envDefault:"follow.dlq"`
 
 	// AuthTimeout bounds one call to auth (does this user exist?); a follow waits on it,
 	// so it stays well below the gateway's upstream timeout.
@@ -49,8 +53,11 @@ func (c *Config) Validate() error {
 	if len(c.Brokers) == 0 {
 		errs = append(errs, errors.New("KAFKA_BROKERS must name at least one broker"))
 	}
-	if strings.TrimSpace(c.EventsTopic) == "" {
-		errs = append(errs, errors.New("FOLLOW_EVENTS_TOPIC must not be empty"))
+	if strings.TrimSpace(c.EventsTopic) == "" || strings.TrimSpace(c.UserEventsTopic) == "" || strings.TrimSpace(c.DLQTopic) == "" {
+		errs = append(errs, errors.New("FOLLOW_EVENTS_TOPIC, USER_EVENTS_TOPIC and FOLLOW_DLQ_TOPIC must not be empty"))
+	}
+	if c.DLQTopic == c.UserEventsTopic {
+		errs = append(errs, errors.New("FOLLOW_DLQ_TOPIC must differ from the topic follow consumes"))
 	}
 	if c.AuthTimeout <= 0 {
 		errs = append(errs, errors.New("AUTH_TIMEOUT must be positive"))

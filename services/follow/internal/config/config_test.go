@@ -38,8 +38,9 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := []any{c.DatabaseURL, c.Brokers, c.EventsTopic, c.AuthTimeout, c.UserCacheTTL, c.DiscoveryMode, c.HTTPAddr}
-	want := []any{"sqlite:follow.db", []string{"127.0.0.1:9092"}, "follow.events", 2 * time.Second, 30 * time.Second, "static", ":8080"}
+	got := []any{c.DatabaseURL, c.Brokers, c.EventsTopic, c.UserEventsTopic, c.DLQTopic, c.AuthTimeout, c.UserCacheTTL, c.DiscoveryMode, c.HTTPAddr}
+	want := []any{"sqlite:follow.db", []string{"127.0.0.1:9092"}, "follow.events", "user.events", "follow.dlq",
+		2 * time.Second, 30 * time.Second, "static", ":8080"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("defaults (-want +got):\n%s", diff)
 	}
@@ -78,6 +79,9 @@ func TestInvalid(t *testing.T) {
 		"bad_duration":       {"AUTH_TIMEOUT": "soon"},
 		"bad_discovery_mode": {"DISCOVERY_MODE": "carrier-pigeon"},
 		"blank_topic":        {"FOLLOW_EVENTS_TOPIC": " "},
+		"blank_user_topic":   {"USER_EVENTS_TOPIC": " "},
+		"blank_dlq":          {"FOLLOW_DLQ_TOPIC": " "},
+		"dlq_is_user_events": {"FOLLOW_DLQ_TOPIC": "user.events"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := load(with(vars)); err == nil {

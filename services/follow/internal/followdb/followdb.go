@@ -6,11 +6,13 @@ package followdb
 import (
 	"context"
 	"fmt"
-	"instant/platform/database"
+	"maps"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
 
+	"instant/platform/database"
 	"instant/platform/events"
 	"instant/services/follow/internal/follow"
 	"instant/services/follow/internal/followevents"
@@ -18,9 +20,10 @@ import (
 
 // Store implements follow.Store.
 type Store struct {
-	db     *gorm.DB
-	topic  string
-	notify func()
+	db      *gorm.DB
+	topic   string
+	notify  func()
+	dialect string
 }
 
 // New returns a Store writing follow.* events for topic; notify (the outbox relay's
@@ -29,7 +32,7 @@ func New(db *gorm.DB, topic string, notify func()) *Store {
 	if notify == nil {
 		notify = func() {}
 	}
-	return &Store{db: db, topic: topic, notify: notify}
+	return &Store{db: db, topic: topic, notify: notify, dialect: database.Dialect(db)}
 }
 
 var _ follow.Store = (*Store)(nil)
@@ -52,6 +55,27 @@ const (
 			following = follow_counts.following + excluded.following`
 	subtractCounts = `UPDATE follow_counts SET followers = followers - ?, following = following - ? WHERE user_id = ?`
 	selectCounts   = `SELECT user_id, followers, following FROM follow_counts WHERE user_id IN ?`
+)
+
+// The purge of a deleted account, a batch at a time: the users it follows (through the
+// primary key), then its followers (through follows_followers). Each DELETE says which
+// edges it removed, and only those are counted and announced.
+const (
+	selectFollowingBatch = `SELECT followee_id FROM follows WHERE follower_id = ? LIMIT ?`
+	selectFollowersBatch = `SELECT follower_id FROM follows WHERE followee_id = ? LIMIT ?`
+	deleteFollowingMany  = `DELETE FROM follows WHERE follower_id = ? AND followee_id IN ?
+		RETURNING follower_id, followee_id, created_at`
+	deleteFollowersMany = `DELETE FROM follows WHERE followee_id = ? AND follower_id IN ?
+		RETURNING follower_id, followee_id, created_at`
+	// On PostgreSQL a batch locks its edges in primary-key order before deleting them:
+	// two accounts that follow each other, purged at once, would otherwise each hold
+	// one direction of their pair and wait for the other's.
+	lockEdges = `SELECT follower_id FROM follows
+		WHERE (follower_id = ? AND followee_id IN ?) OR (followee_id = ? AND follower_id IN ?)
+		ORDER BY follower_id, followee_id FOR UPDATE`
+	// The account's own counts row goes once it is back to zeros; a follow that reached
+	// it meanwhile keeps it, since the row exists while any follow does.
+	deleteEmptyCounts = `DELETE FROM follow_counts WHERE user_id = ? AND followers = 0 AND following = 0`
 )
 
 // The list queries, newest first. The order is the order of their indexes
@@ -166,6 +190,148 @@ func (s *Store) change(tx *gorm.DB, follower, followee string, added bool, envel
 		return err
 	}
 	return events.Enqueue(tx, s.topic, e)
+}
+
+// PurgeUser removes a deleted account from the graph: every follow it made and every
+// follow of it, at most batch per transaction, each with its follow.deleted (the feed
+// drops the timelines they fed) and one less in the counts of the user at the other end,
+// in the same transaction. The transaction that finds the last of them drops the
+// account's own counts and marks eventID processed by consumer.
+//
+// A crash midway is safe: a batch counts and announces only the edges its DELETE
+// removed, so the redelivered event finishes the purge and never counts or emits twice
+// for one edge. It returns how many follows it removed, also when it fails partway.
+func (s *Store) PurgeUser(ctx context.Context, consumer, eventID, userID string, batch int) (int, error) {
+	if batch < 1 {
+		return 0, fmt.Errorf("purge user's follows: batch %d", batch)
+	}
+	total := 0
+	for {
+		var (
+			n    int
+			done bool
+		)
+		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			var err error
+			n, done, err = s.purgeBatch(tx, userID, batch)
+			if err != nil || !done {
+				return err
+			}
+			if err := tx.Exec(deleteEmptyCounts, userID).Error; err != nil {
+				return err
+			}
+			_, err = events.MarkProcessed(tx, consumer, eventID)
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("purge user's follows: %w", translate(err))
+		}
+		total += n
+		if n > 0 {
+			s.notify()
+		}
+		if done {
+			return total, nil
+		}
+	}
+}
+
+// removedEdge is a follow a purge removed.
+type removedEdge struct {
+	FollowerID string
+	FolloweeID string
+	CreatedAt  time.Time
+}
+
+// purgeBatch removes up to batch of userID's edges inside tx: those it follows first,
+// then its followers. It reports how many it removed and whether that was the last
+// batch, judged on what the SELECTs found, not on what the DELETEs removed, so an edge
+// removed meanwhile by an unfollow cannot end the purge early.
+func (s *Store) purgeBatch(tx *gorm.DB, userID string, batch int) (int, bool, error) {
+	var followees, followers []string
+	if err := tx.Raw(selectFollowingBatch, userID, batch).Scan(&followees).Error; err != nil {
+		return 0, false, err
+	}
+	if len(followees) < batch {
+		if err := tx.Raw(selectFollowersBatch, userID, batch-len(followees)).Scan(&followers).Error; err != nil {
+			return 0, false, err
+		}
+	}
+	found := len(followees) + len(followers)
+	if found == 0 {
+		return 0, true, nil
+	}
+	if s.dialect == database.Postgres {
+		var locked []string
+		if err := tx.Raw(lockEdges, userID, orNone(followees), userID, orNone(followers)).Scan(&locked).Error; err != nil {
+			return 0, false, err
+		}
+	}
+	var removed []removedEdge
+	for _, side := range []struct {
+		del    string
+		others []string
+	}{{deleteFollowingMany, followees}, {deleteFollowersMany, followers}} {
+		if len(side.others) == 0 {
+			continue
+		}
+		var rows []removedEdge
+		if err := tx.Raw(side.del, userID, side.others).Scan(&rows).Error; err != nil {
+			return 0, false, err
+		}
+		removed = append(removed, rows...)
+	}
+	if err := s.uncount(tx, removed); err != nil {
+		return 0, false, err
+	}
+	for _, e := range removed {
+		ev, err := followevents.Deleted(e.FollowerID, e.FolloweeID, e.CreatedAt)
+		if err != nil {
+			return 0, false, err
+		}
+		if err := events.Enqueue(tx, s.topic, ev); err != nil {
+			return 0, false, err
+		}
+	}
+	return len(removed), found < batch, nil
+}
+
+// orNone is ids, or a list matching no user when there are none: "IN ()" is not SQL.
+func orNone(ids []string) []string {
+	if len(ids) == 0 {
+		return []string{"00000000-0000-0000-0000-000000000000"}
+	}
+	return ids
+}
+
+// uncount takes the removed edges off the counts: one follower less for each followee,
+// one following less for each follower. The rows are changed in user id order, the
+// order every change of the counts keeps, so this never deadlocks with a follow.
+func (s *Store) uncount(tx *gorm.DB, removed []removedEdge) error {
+	type delta struct{ followers, following int }
+	by := map[string]*delta{}
+	at := func(id string) *delta {
+		if by[id] == nil {
+			by[id] = &delta{}
+		}
+		return by[id]
+	}
+	for _, e := range removed {
+		at(e.FollowerID).following++
+		at(e.FolloweeID).followers++
+	}
+	ids := slices.Sorted(maps.Keys(by))
+	for _, id := range ids {
+		d := by[id]
+		res := tx.Exec(subtractCounts, d.followers, d.following, id)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			return fmt.Errorf("no counts row for user %s, who had a follow", id)
+		}
+	}
+	return nil
 }
 
 type countsRow struct {

@@ -1,6 +1,7 @@
-// Package followevents is what the follow service says on Kafka: follow.created and
-// follow.deleted, written to the outbox by the store in the transaction of the change.
-// The payload here is the contract the feed reads.
+// Package followevents is what the follow service says and hears on Kafka: it says
+// follow.created and follow.deleted, written to the outbox by the store in the
+// transaction of the change (the payload here is the contract the feed reads), and it
+// hears user.deleted, which removes an account from the graph.
 package followevents
 
 import (

@@ -32,8 +32,10 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := []any{c.HTTPAddr, c.DatabaseURL, c.Brokers, c.EventsTopic, c.PostsTimeout, c.PostCacheTTL, c.DiscoveryMode}
-	want := []any{":8080", "sqlite:likes.db", []string{"127.0.0.1:9092"}, "like.events", 2 * time.Second, 2 * time.Second, "static"}
+	got := []any{c.HTTPAddr, c.DatabaseURL, c.Brokers, c.EventsTopic, c.ConsumedTopics(), c.DLQTopic,
+		c.PostsTimeout, c.PostCacheTTL, c.DiscoveryMode}
+	want := []any{":8080", "sqlite:likes.db", []string{"127.0.0.1:9092"}, "like.events",
+		[]string{"post.events", "user.events"}, "likes.dlq", 2 * time.Second, 2 * time.Second, "static"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("defaults (-want +got):\n%s", diff)
 	}
@@ -65,6 +67,8 @@ func TestInvalid(t *testing.T) {
 		"zero_posts_timeout": {map[string]string{"POSTS_TIMEOUT": "0s"}, "POSTS_TIMEOUT"},
 		"cache_ttl_too_long": {map[string]string{"POST_CACHE_TTL": "1m"}, "POST_CACHE_TTL"},
 		"negative_cache_ttl": {map[string]string{"POST_CACHE_TTL": "-1s"}, "POST_CACHE_TTL"},
+		"dlq_is_post_events": {map[string]string{"LIKES_DLQ_TOPIC": "post.events"}, "LIKES_DLQ_TOPIC"},
+		"dlq_is_user_events": {map[string]string{"LIKES_DLQ_TOPIC": "user.events"}, "LIKES_DLQ_TOPIC"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -6,11 +6,11 @@ package likedb
 import (
 	"context"
 	"fmt"
-	"instant/platform/database"
 	"time"
 
 	"gorm.io/gorm"
 
+	"instant/platform/database"
 	"instant/platform/events"
 	"instant/services/likes/internal/like"
 )
@@ -55,13 +55,29 @@ const (
 
 	sqlCounts     = `SELECT post_id, count FROM like_counts WHERE post_id IN ?`
 	sqlLikedAmong = `SELECT post_id FROM likes WHERE user_id = ? AND post_id IN ?`
+
+	// The purges, a batch at a time: a deleted post's likes (a range of the primary
+	// key) and a deleted account's (through likes_user). Both read in (post_id,
+	// user_id) order and lock what they read on PostgreSQL (forUpdate), so a post's
+	// purge and an account's, which share that account's like of the post, take their
+	// rows in one global order and never deadlock.
+	sqlPostBatch      = `SELECT user_id FROM likes WHERE post_id = ? ORDER BY user_id LIMIT ?`
+	sqlDeletePostMany = `DELETE FROM likes WHERE post_id = ? AND user_id IN ?`
+	sqlDeleteCount    = `DELETE FROM like_counts WHERE post_id = ?`
+	sqlUserBatch      = `SELECT post_id FROM likes WHERE user_id = ? ORDER BY post_id LIMIT ?`
+	sqlDeleteUserMany = `DELETE FROM likes WHERE user_id = ? AND post_id IN ? RETURNING post_id, created_at`
+	// Count rows are locked in post id order before a batch moves them, so two purges
+	// sharing posts lock them in one global order and never deadlock.
+	sqlLockCounts  = `SELECT post_id FROM like_counts WHERE post_id IN ? ORDER BY post_id FOR UPDATE`
+	sqlDecrementIn = `UPDATE like_counts SET count = count - 1 WHERE post_id IN ?`
 )
 
 // Store implements like.Store.
 type Store struct {
-	db     *gorm.DB
-	topic  string
-	notify func()
+	db      *gorm.DB
+	topic   string
+	notify  func()
+	dialect string
 }
 
 // New returns a Store writing like.* events for topic; notify (the outbox relay's
@@ -70,7 +86,7 @@ func New(db *gorm.DB, topic string, notify func()) *Store {
 	if notify == nil {
 		notify = func() {}
 	}
-	return &Store{db: db, topic: topic, notify: notify}
+	return &Store{db: db, topic: topic, notify: notify, dialect: database.Dialect(db)}
 }
 
 var _ like.Store = (*Store)(nil)
@@ -183,6 +199,152 @@ func (s *Store) Summaries(ctx context.Context, postIDs []string, viewer string) 
 		out[i] = like.Summary{PostID: id, Count: byPost[id], LikedByMe: mine[id]}
 	}
 	return out, nil
+}
+
+// forUpdate makes a purge batch's SELECT lock its rows, on PostgreSQL (SQLite's one
+// writer connection already serialises the purges).
+func (s *Store) forUpdate(query string) string {
+	if s.dialect == database.Postgres {
+		return query + ` FOR UPDATE`
+	}
+	return query
+}
+
+// PurgePost deletes the likes of a deleted post, at most batch per transaction, and
+// records no event: the post is gone, and whoever counted its likes forgets them with
+// it. The transaction that finds the last of them also deletes the post's count and
+// marks eventID processed by consumer. A purge cut short by a crash is finished by
+// running it again; meanwhile the count only overstates the likes left, never
+// understates them. It returns how many likes it deleted, also when it fails partway.
+func (s *Store) PurgePost(ctx context.Context, consumer, eventID, postID string, batch int) (int, error) {
+	n, err := s.purge(ctx, batch, func(tx *gorm.DB) (int, bool, error) {
+		n, done, err := s.purgePostBatch(tx, postID, batch)
+		if err != nil || !done {
+			return n, done, err
+		}
+		_, err = events.MarkProcessed(tx, consumer, eventID)
+		return n, done, err
+	})
+	if err != nil {
+		return n, fmt.Errorf("purge post's likes: %w", err)
+	}
+	return n, nil
+}
+
+// purgePostBatch deletes up to batch of postID's likes inside tx, and the post's count
+// with the last of them. It reports how many it deleted and whether that was the last
+// batch.
+func (s *Store) purgePostBatch(tx *gorm.DB, postID string, batch int) (int, bool, error) {
+	var users []string
+	if err := tx.Raw(s.forUpdate(sqlPostBatch), postID, batch).Scan(&users).Error; err != nil {
+		return 0, false, err
+	}
+	deleted := 0
+	if len(users) > 0 {
+		res := tx.Exec(sqlDeletePostMany, postID, users)
+		if res.Error != nil {
+			return 0, false, res.Error
+		}
+		deleted = int(res.RowsAffected)
+	}
+	if len(users) == batch {
+		return deleted, false, nil
+	}
+	return deleted, true, tx.Exec(sqlDeleteCount, postID).Error
+}
+
+// PurgeUser deletes the likes a deleted account made, at most batch per transaction,
+// moving each post's count down in the same transaction and recording like.deleted for
+// each (so posts' like counts drop). A batch emits an event and moves a count only for a
+// like its DELETE removed (RETURNING), so a purge resumed after a crash, or run again,
+// never counts or emits twice. The transaction that finds the last of them marks
+// eventID processed by consumer. It returns how many likes it deleted, also when it
+// fails partway.
+func (s *Store) PurgeUser(ctx context.Context, consumer, eventID, userID string, batch int) (int, error) {
+	n, err := s.purge(ctx, batch, func(tx *gorm.DB) (int, bool, error) {
+		n, done, err := s.purgeUserBatch(tx, userID, batch)
+		if err != nil || !done {
+			return n, done, err
+		}
+		_, err = events.MarkProcessed(tx, consumer, eventID)
+		return n, done, err
+	})
+	if err != nil {
+		return n, fmt.Errorf("purge user's likes: %w", err)
+	}
+	return n, nil
+}
+
+// purgeUserBatch deletes up to batch of userID's likes inside tx. It reports how many
+// it deleted and whether that was the last batch, judged on what the SELECT found, not
+// on what the DELETE removed, so a like taken back meanwhile cannot end the purge early.
+func (s *Store) purgeUserBatch(tx *gorm.DB, userID string, batch int) (int, bool, error) {
+	var posts []string
+	if err := tx.Raw(s.forUpdate(sqlUserBatch), userID, batch).Scan(&posts).Error; err != nil {
+		return 0, false, err
+	}
+	done := len(posts) < batch
+	if len(posts) == 0 {
+		return 0, done, nil
+	}
+	var gone []struct {
+		PostID    string
+		CreatedAt time.Time
+	}
+	if err := tx.Raw(sqlDeleteUserMany, userID, posts).Scan(&gone).Error; err != nil {
+		return 0, false, err
+	}
+	if len(gone) == 0 {
+		return 0, done, nil
+	}
+	ids := make([]string, len(gone))
+	for i, g := range gone {
+		ids[i] = g.PostID
+	}
+	if s.dialect == database.Postgres {
+		var locked []string
+		if err := tx.Raw(sqlLockCounts, ids).Scan(&locked).Error; err != nil {
+			return 0, false, err
+		}
+	}
+	// One like per post and user: each post's count drops by exactly one.
+	if err := tx.Exec(sqlDecrementIn, ids).Error; err != nil {
+		return 0, false, err
+	}
+	for _, g := range gone {
+		if err := s.enqueue(tx, TypeDeleted, EventData{PostID: g.PostID, UserID: userID, CreatedAt: g.CreatedAt.UTC()}); err != nil {
+			return 0, false, err
+		}
+	}
+	return len(gone), done, nil
+}
+
+// purge runs batch transactions until one reports it was the last, and returns how many
+// likes they deleted. The relay is woken after each batch that may have recorded events.
+func (s *Store) purge(ctx context.Context, batch int, step func(tx *gorm.DB) (int, bool, error)) (int, error) {
+	if batch < 1 {
+		return 0, fmt.Errorf("batch %d", batch)
+	}
+	total := 0
+	for {
+		var n int
+		var done bool
+		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			var err error
+			n, done, err = step(tx)
+			return err
+		})
+		if err != nil {
+			return total, translate(err)
+		}
+		total += n
+		if n > 0 {
+			s.notify()
+		}
+		if done {
+			return total, nil
+		}
+	}
 }
 
 // enqueue records an event keyed by the post id, so one post's like events stay in

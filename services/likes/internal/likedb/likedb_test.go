@@ -312,13 +312,18 @@ func TestPlans(t *testing.T) {
 		{"likers_first_page", sqlLikersFirst, "likes_post_created", []any{post, 21}},
 		{"likers_after_cursor", sqlLikersAfter, "likes_post_created", []any{post, mid.CreatedAt, mid.CreatedAt, mid.UserID, 21}},
 		{"summary_counts", sqlCounts, "like_counts_pkey", []any{some}},
-		{"summary_liked_by_viewer", sqlLikedAmong, "likes_pkey", []any{uuid.NewString(), some}},
+		// (user_id, post_id) answers it as well as the primary key (post_id, user_id).
+		{"summary_liked_by_viewer", sqlLikedAmong, "likes_pkey|likes_user", []any{uuid.NewString(), some}},
 	}
 	for _, q := range queries {
 		t.Run(q.name, func(t *testing.T) {
 			plan := explain(t, db, q.sql, q.args...)
 			t.Logf("plan:\n%s", plan)
-			if !strings.Contains(plan, q.index) ||
+			usesIndex := false
+			for _, ix := range strings.Split(q.index, "|") {
+				usesIndex = usesIndex || strings.Contains(plan, ix)
+			}
+			if !usesIndex ||
 				!(strings.Contains(plan, "Index Scan") || strings.Contains(plan, "Index Only Scan") || strings.Contains(plan, "Bitmap Index Scan")) {
 				t.Fatalf("plan does not use %s:\n%s", q.index, plan)
 			}

@@ -17,7 +17,8 @@ const outboxVersion = 1000
 // or deleted a like, so reading a count is one primary-key lookup however popular the
 // post. likes_post_created serves the likers list, newest first by (created_at desc,
 // user_id): rows come out of the index in the order the query asks, so a page reads only
-// its own rows and never sorts.
+// its own rows and never sorts. likes_user finds an account's likes for the purge that
+// follows its deletion; a deleted post's likes are a primary-key range.
 func Migrations() []database.Migration {
 	return append([]database.Migration{
 		{
@@ -45,6 +46,12 @@ func Migrations() []database.Migration {
 				post_id TEXT PRIMARY KEY,
 				count   INTEGER NOT NULL CHECK (count >= 0)
 			);`,
+		},
+		{
+			// An account's likes, found when the account is deleted (user.deleted).
+			Version: 2,
+			Name:    "likes_user",
+			SQL:     `CREATE INDEX likes_user ON likes (user_id, post_id);`,
 		},
 	}, events.OutboxMigrations(outboxVersion)...)
 }

@@ -5,6 +5,7 @@ package config
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,10 +22,13 @@ type Config struct {
 	Brokers     []string `env:"KAFKA_BROKERS,required" envSeparator:","`
 
 	PostEventsTopic string `env:"POST_EVENTS_TOPIC" envDefault:"post.events"`
-	// UserEventsTopic is read for authors' usernames. Records posts cannot apply go to
-	// DLQTopic, the one dead-letter topic of everything posts consumes.
-	UserEventsTopic string `env:"USER_EVENTS_TOPIC" envDefault:"user.events"`
-	DLQTopic        string `env:"POSTS_DLQ_TOPIC" envDefault:"posts.dlq"`
+	// UserEventsTopic is read for authors' usernames and account deletions,
+	// LikeEventsTopic and CommentEventsTopic for the counts on posts. Records posts
+	// cannot apply go to DLQTopic, the one dead-letter topic of everything posts consumes.
+	UserEventsTopic    string `env:"USER_EVENTS_TOPIC" envDefault:"user.events"`
+	LikeEventsTopic    string `env:"LIKE_EVENTS_TOPIC" envDefault:"like.events"`
+	CommentEventsTopic string `env:"COMMENT_EVENTS_TOPIC" envDefault:"comment.events"`
+	DLQTopic           string `env:"POSTS_DLQ_TOPIC" envDefault:"posts.dlq"`
 
 	// MaxImageBytes bounds a post's image (10 MiB by default).
 	MaxImageBytes int64 `env:"MAX_IMAGE_BYTES" envDefault:"10485760"`
@@ -50,10 +54,10 @@ func (c *Config) Validate() error {
 	if len(c.Brokers) == 0 {
 		errs = append(errs, errors.New("KAFKA_BROKERS must name at least one broker"))
 	}
-	if c.PostEventsTopic == "" || c.UserEventsTopic == "" || c.DLQTopic == "" {
-		errs = append(errs, errors.New("POST_EVENTS_TOPIC, USER_EVENTS_TOPIC and POSTS_DLQ_TOPIC must not be empty"))
+	if c.PostEventsTopic == "" || c.DLQTopic == "" || slices.Contains(c.ConsumedTopics(), "") {
+		errs = append(errs, errors.New("POST_EVENTS_TOPIC, USER_EVENTS_TOPIC, LIKE_EVENTS_TOPIC, COMMENT_EVENTS_TOPIC and POSTS_DLQ_TOPIC must not be empty"))
 	}
-	if c.DLQTopic == c.UserEventsTopic {
+	if slices.Contains(c.ConsumedTopics(), c.DLQTopic) {
 		errs = append(errs, errors.New("POSTS_DLQ_TOPIC must differ from the topics posts consumes"))
 	}
 	if c.MaxImageBytes <= 0 {
@@ -63,4 +67,10 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("FILES_TIMEOUT must be positive"))
 	}
 	return errors.Join(errs...)
+}
+
+// ConsumedTopics are the topics of posts' consumer group: user.* for authors, like.*
+// and comment.* for the counts.
+func (c *Config) ConsumedTopics() []string {
+	return []string{c.UserEventsTopic, c.LikeEventsTopic, c.CommentEventsTopic}
 }

@@ -38,9 +38,10 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := []any{c.DatabaseURL, c.Brokers, c.PostEventsTopic, c.UserEventsTopic, c.DLQTopic,
+	got := []any{c.DatabaseURL, c.Brokers, c.PostEventsTopic, c.ConsumedTopics(), c.DLQTopic,
 		c.MaxImageBytes, c.FilesTimeout, c.DiscoveryMode, c.DiscoveryStatic}
-	want := []any{"sqlite:posts.db", []string{"127.0.0.1:9092"}, "post.events", "user.events", "posts.dlq",
+	want := []any{"sqlite:posts.db", []string{"127.0.0.1:9092"}, "post.events",
+		[]string{"user.events", "like.events", "comment.events"}, "posts.dlq",
 		int64(10 << 20), 2 * time.Second, "static", "files=127.0.0.1:8084"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("defaults (-want +got):\n%s", diff)
@@ -80,6 +81,8 @@ func TestInvalid(t *testing.T) {
 		"zero_timeout":     {"FILES_TIMEOUT": "0s"},
 		"bad_mode":         {"DISCOVERY_MODE": "mdns"},
 		"dlq_is_source":    {"POSTS_DLQ_TOPIC": "user.events"},
+		"dlq_is_likes":     {"POSTS_DLQ_TOPIC": "like.events"},
+		"dlq_is_comments":  {"POSTS_DLQ_TOPIC": "comment.events"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := load(with(vars)); err == nil {

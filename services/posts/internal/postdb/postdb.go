@@ -331,6 +331,146 @@ func (s *Store) SetAuthor(ctx context.Context, consumer, eventID, userID, userna
 	return nil
 }
 
+// The count statements, by counter and direction. One post's like.* (and comment.*)
+// events share a key and so arrive in order: a decrement follows the increment of the
+// same like. A decrement stops at zero all the same, for one whose increment this
+// consumer never saw (a like older than the topic's retention when the consumer first
+// started): a negative count would be wrong whatever happened.
+var countSQL = map[postevents.Counter][2]string{
+	postevents.LikeCount: {
+		`UPDATE posts SET like_count = like_count + 1 WHERE id = ?`,
+		`UPDATE posts SET like_count = like_count - 1 WHERE id = ? AND like_count > 0`,
+	},
+	postevents.CommentCount: {
+		`UPDATE posts SET comment_count = comment_count + 1 WHERE id = ?`,
+		`UPDATE posts SET comment_count = comment_count - 1 WHERE id = ? AND comment_count > 0`,
+	},
+}
+
+// AddToCount applies a like.* or comment.* event to its post's count, once per event id,
+// in one transaction with the processed mark. A post that is gone matches no row: the
+// event is marked and changes nothing.
+func (s *Store) AddToCount(ctx context.Context, consumer, eventID, postID string, c postevents.Counter, delta int) error {
+	stmts, ok := countSQL[c]
+	if !ok || (delta != 1 && delta != -1) {
+		return fmt.Errorf("add to count: counter %d by %d is not a change posts makes", c, delta)
+	}
+	stmt := stmts[0]
+	if delta < 0 {
+		stmt = stmts[1]
+	}
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		first, err := events.MarkProcessed(tx, consumer, eventID)
+		if err != nil || !first {
+			return err
+		}
+		return tx.Exec(stmt, postID).Error
+	})
+	if err != nil {
+		return fmt.Errorf("add to count: %w", translate(err))
+	}
+	return nil
+}
+
+// PurgeAuthor deletes userID's posts, newest first, in transactions of at most batch
+// posts, each with its post.deleted events; the transaction that finds the last of them
+// also forgets the author's name and marks eventID processed.
+//
+// A crash midway is safe without bookkeeping of its own: every batch commits its deletes
+// and their events together, and a batch deletes only rows that still exist and emits an
+// event only for a row its DELETE removed. Running the purge again (the event is
+// redelivered, since it was not marked) picks up the posts that are left, and never
+// emits post.deleted twice for one post. A purge is idempotent by construction, so the
+// mark records that it completed rather than guarding it: a redelivery after completion
+// finds no posts and changes nothing.
+//
+// It returns how many posts it deleted, also when it fails partway.
+func (s *Store) PurgeAuthor(ctx context.Context, consumer, eventID, userID string, batch int) (int, error) {
+	if batch < 1 {
+		return 0, fmt.Errorf("purge author: batch %d", batch)
+	}
+	total := 0
+	for {
+		n, done, err := s.purgeBatch(ctx, consumer, eventID, userID, batch)
+		total += n
+		if n > 0 {
+			s.notify()
+		}
+		if err != nil {
+			return total, fmt.Errorf("purge author: %w", translate(err))
+		}
+		if done {
+			return total, nil
+		}
+	}
+}
+
+// purgeBatch is one transaction of PurgeAuthor: it deletes up to batch of userID's
+// posts and reports how many, and whether none are left (then it also forgot the author
+// and marked the event). The posts are read through posts_user_created (the author's
+// list query) and locked on PostgreSQL, so a concurrent deletion of one of them waits or
+// is waited for, and the DELETE's RETURNING says which rows this transaction removed.
+func (s *Store) purgeBatch(ctx context.Context, consumer, eventID, userID string, batch int) (int, bool, error) {
+	var (
+		deleted int
+		done    bool
+	)
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// The first page of the author's posts: the list query, planned and tested.
+		q, args := listSQL(post.ListQuery{UserID: userID, Limit: batch})
+		if s.dialect == database.Postgres {
+			q += ` FOR UPDATE`
+		}
+		var rows []row
+		if err := tx.Raw(q, args...).Scan(&rows).Error; err != nil {
+			return err
+		}
+		deleted, done = 0, len(rows) < batch
+		if len(rows) > 0 {
+			ids := make([]string, len(rows))
+			for i, r := range rows {
+				ids[i] = r.ID
+			}
+			if err := tx.Exec(`DELETE FROM post_tags WHERE post_id IN ?`, ids).Error; err != nil {
+				return err
+			}
+			if err := tx.Exec(`DELETE FROM post_mentions WHERE post_id IN ?`, ids).Error; err != nil {
+				return err
+			}
+			var gone []string
+			if err := tx.Raw(`DELETE FROM posts WHERE id IN ? RETURNING id`, ids).Scan(&gone).Error; err != nil {
+				return err
+			}
+			removed := make(map[string]bool, len(gone))
+			for _, id := range gone {
+				removed[id] = true
+			}
+			for _, r := range rows {
+				if !removed[r.ID] {
+					continue
+				}
+				// post.deleted needs the ids and the image only.
+				p := post.Post{ID: r.ID, UserID: r.UserID, ImageKey: r.ImageKey}
+				if err := s.enqueue(tx, postevents.Deleted, p); err != nil {
+					return err
+				}
+				deleted++
+			}
+		}
+		if !done {
+			return nil
+		}
+		if _, err := events.MarkProcessed(tx, consumer, eventID); err != nil {
+			return err
+		}
+		return tx.Exec(`DELETE FROM authors WHERE id = ?`, userID).Error
+	})
+	if err != nil {
+		return 0, false, err
+	}
+	return deleted, done, nil
+}
+
 // writeTags inserts the hashtag and mention rows of p.
 func (s *Store) writeTags(tx *gorm.DB, p post.Post) error {
 	for _, t := range []struct {

@@ -2,6 +2,7 @@ package postdb
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -13,9 +14,11 @@ import (
 	"gorm.io/gorm"
 
 	"instant/platform/database"
+	"instant/platform/events"
 	"instant/platform/logging"
 	"instant/platform/testenv"
 	"instant/services/posts/internal/post"
+	"instant/services/posts/internal/postevents"
 )
 
 func open(t *testing.T, dsn string) (*gorm.DB, *Store) {
@@ -257,4 +260,159 @@ func TestListPlansUseIndexes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAddToCount applies like and comment events: each event id once, a decrement never
+// below zero, an event about a post that is gone a no-op.
+func TestAddToCount(t *testing.T) {
+	for name, dsn := range dsns() {
+		t.Run(name, func(t *testing.T) {
+			_, s := open(t, dsn(t))
+			ctx := context.Background()
+			p, err := s.Create(ctx, newPost(uuid.NewString(), time.Now().UTC().Truncate(time.Microsecond)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			steps := []struct {
+				event string
+				c     postevents.Counter
+				delta int
+			}{
+				{"like-1", postevents.LikeCount, 1},
+				{"like-2", postevents.LikeCount, 1},
+				{"like-1", postevents.LikeCount, 1}, // redelivered
+				{"unlike-1", postevents.LikeCount, -1},
+				{"unlike-1", postevents.LikeCount, -1}, // redelivered
+				{"comment-1", postevents.CommentCount, 1},
+				{"uncomment-1", postevents.CommentCount, -1},
+				{"uncomment-2", postevents.CommentCount, -1}, // would go below zero
+				{"comment-2", postevents.CommentCount, 1},
+			}
+			for _, st := range steps {
+				if err := s.AddToCount(ctx, "posts", st.event, p.ID, st.c, st.delta); err != nil {
+					t.Fatalf("%s: %v", st.event, err)
+				}
+			}
+			got, err := s.ByID(ctx, p.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.LikeCount != 1 || got.CommentCount != 1 {
+				t.Fatalf("like_count = %d, comment_count = %d; want 1 and 1", got.LikeCount, got.CommentCount)
+			}
+			if err := s.AddToCount(ctx, "posts", "like-gone", uuid.NewString(), postevents.LikeCount, 1); err != nil {
+				t.Fatalf("an event about a missing post: %v", err)
+			}
+			if err := s.AddToCount(ctx, "posts", "bad", p.ID, postevents.LikeCount, 2); err == nil {
+				t.Fatal("a delta of 2 was applied")
+			}
+		})
+	}
+}
+
+// TestPurgeAuthor deletes an account's posts in batches. The first run stops after one
+// batch, as a crash would; the redelivered event finishes the purge. Every post goes
+// with exactly one post.deleted, nobody else's post is touched, the author's name is
+// forgotten, and a purge run again after completion changes nothing.
+func TestPurgeAuthor(t *testing.T) {
+	for name, dsn := range dsns() {
+		t.Run(name, func(t *testing.T) {
+			db, s := open(t, dsn(t))
+			ctx := context.Background()
+			gone, kept := uuid.NewString(), uuid.NewString()
+			if err := s.SetAuthor(ctx, "posts", "ev-name", gone, "leaving"); err != nil {
+				t.Fatal(err)
+			}
+			at := time.Date(2025, 2, 3, 4, 5, 6, 0, time.UTC)
+			want := map[string]string{} // post id -> image key
+			for i := range 7 {
+				p, err := s.Create(ctx, newPost(gone, at.Add(time.Duration(i)*time.Second), "tag"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				want[p.ID] = p.ImageKey
+			}
+			var others []string
+			for i := range 2 {
+				p, err := s.Create(ctx, newPost(kept, at.Add(time.Duration(i)*time.Second), "tag"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				others = append(others, p.ID)
+			}
+
+			const batch = 3
+			n, done, err := s.purgeBatch(ctx, "posts", "ev-delete", gone, batch)
+			if err != nil || n != batch || done {
+				t.Fatalf("first batch = %d, done %v, %v; want %d, not done", n, done, err, batch)
+			}
+			// The event was not marked: the consumer redelivers it and the purge resumes.
+			n, err = s.PurgeAuthor(ctx, "posts", "ev-delete", gone, batch)
+			if err != nil || n != 4 {
+				t.Fatalf("resumed purge deleted %d, %v; want the 4 left", n, err)
+			}
+			n, err = s.PurgeAuthor(ctx, "posts", "ev-delete", gone, batch)
+			if err != nil || n != 0 {
+				t.Fatalf("purge after completion deleted %d, %v; want 0", n, err)
+			}
+
+			got := map[string]string{}
+			for _, e := range outboxEvents(t, db, postevents.TypeDeleted) {
+				var d postevents.DeletedData
+				if err := json.Unmarshal(e.Data, &d); err != nil {
+					t.Fatal(err)
+				}
+				if _, dup := got[d.ID]; dup {
+					t.Fatalf("post.deleted twice for %s", d.ID)
+				}
+				if d.UserID != gone || e.Key != d.ID {
+					t.Fatalf("post.deleted %+v keyed %q", d, e.Key)
+				}
+				got[d.ID] = d.ImageKey
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("post.deleted events (-want +got):\n%s", diff)
+			}
+			left, err := s.List(ctx, post.ListQuery{UserID: gone, Limit: 100})
+			if err != nil || len(left) != 0 {
+				t.Fatalf("%d posts left, %v", len(left), err)
+			}
+			tags := count(t, db, `SELECT COUNT(*) FROM post_tags`)
+			authors := count(t, db, `SELECT COUNT(*) FROM authors WHERE id = ?`, gone)
+			marks := count(t, db, `SELECT COUNT(*) FROM processed_events WHERE consumer = 'posts' AND event_id = 'ev-delete'`)
+			if tags != int64(len(others)) || authors != 0 || marks != 1 {
+				t.Fatalf("tags = %d (want %d), author rows = %d, marks = %d", tags, len(others), authors, marks)
+			}
+			for _, id := range others {
+				if _, err := s.ByID(ctx, id); err != nil {
+					t.Fatalf("another author's post: %v", err)
+				}
+			}
+		})
+	}
+}
+
+// outboxEvents returns the envelopes of typ in the outbox, in order.
+func outboxEvents(t *testing.T, db *gorm.DB, typ string) []events.Envelope {
+	t.Helper()
+	var payloads []string
+	if err := db.Raw(`SELECT payload FROM outbox WHERE type = ? ORDER BY seq`, typ).Scan(&payloads).Error; err != nil {
+		t.Fatal(err)
+	}
+	out := make([]events.Envelope, len(payloads))
+	for i, p := range payloads {
+		if err := json.Unmarshal([]byte(p), &out[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+func count(t *testing.T, db *gorm.DB, query string, args ...any) int64 {
+	t.Helper()
+	var n int64
+	if err := db.Raw(query, args...).Scan(&n).Error; err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

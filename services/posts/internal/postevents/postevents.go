@@ -1,6 +1,7 @@
 // Package postevents is what the posts service says and hears on Kafka: the post.*
-// domain events (written to the outbox by the store) and the user.* events it consumes
-// to show authors' names. The payloads here are the contract other services read.
+// domain events (written to the outbox by the store), and the user.*, like.* and
+// comment.* events it consumes for authors' names, account deletions and the like and
+// comment counts on posts. The payloads here are the contract other services read.
 package postevents
 
 import (

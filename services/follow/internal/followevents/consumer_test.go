@@ -1,0 +1,90 @@
+package followevents
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"instant/platform/events"
+	"instant/platform/logging"
+)
+
+// recorder is a Purger that records the calls it gets; err, when set, is every answer.
+type recorder struct {
+	calls []string
+	err   error
+}
+
+func (r *recorder) PurgeUser(_ context.Context, consumer, eventID, userID string, batch int) (int, error) {
+	if batch != PurgeBatch {
+		return 0, errors.New("unexpected batch")
+	}
+	r.calls = append(r.calls, consumer+" "+eventID+" "+userID)
+	return 1, r.err
+}
+
+const id = "0190f1c2-7a3b-7c4d-8e5f-00000000000a"
+
+func record(t *testing.T, typ string, data any) *kgo.Record {
+	t.Helper()
+	e, err := events.NewEnvelope(typ, "test", "k", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.ID = "ev"
+	raw, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &kgo.Record{Value: raw}
+}
+
+// TestHandle purges on user.deleted, skips the other user.* events and sorts what cannot
+// be applied into permanent failures (dead-lettered at once).
+func TestHandle(t *testing.T) {
+	tests := []struct {
+		name      string
+		rec       *kgo.Record
+		want      []string
+		permanent bool
+	}{
+		{"user_deleted", record(t, TypeUserDeleted, map[string]string{"id": id}), []string{"follow ev " + id}, false},
+		{"user_created_skipped", record(t, "user.created", map[string]string{"id": id, "username": "a"}), nil, false},
+		{"not_an_envelope_permanent", &kgo.Record{Value: []byte("nope")}, nil, true},
+		{"bad_id_permanent", record(t, TypeUserDeleted, map[string]string{"id": "x"}), nil, true},
+		{"data_not_object_permanent", record(t, TypeUserDeleted, []int{1}), nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store := &recorder{}
+			h, err := NewHandler(store, prometheus.NewRegistry(), logging.Discard())
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = h.Handle(context.Background(), tt.rec)
+			if tt.permanent != events.IsPermanent(err) || (!tt.permanent && err != nil) {
+				t.Fatalf("err = %v, want permanent %v", err, tt.permanent)
+			}
+			if diff := cmp.Diff(tt.want, store.calls); diff != "" {
+				t.Fatalf("calls (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestHandleRetriesStoreFailures: a database failure is not permanent, so the consumer
+// retries it.
+func TestHandleRetriesStoreFailures(t *testing.T) {
+	h, err := NewHandler(&recorder{err: errors.New("database down")}, prometheus.NewRegistry(), logging.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Handle(context.Background(), record(t, TypeUserDeleted, map[string]string{"id": id})); err == nil || events.IsPermanent(err) {
+		t.Fatalf("err = %v, want a retryable error", err)
+	}
+}
