@@ -234,14 +234,23 @@ func TestRelayDeletesPublishedRowsAfterRetention(t *testing.T) {
 			db := openDB(t, d.dsn(t))
 			brokers := testenv.Kafka(t, "things")
 			enqueue(t, db, "things", mustEnvelope(t, "a", "k", 1), mustEnvelope(t, "b", "k", 2), mustEnvelope(t, "c", "k", 3))
-			r := newRelay(t, db, brokers, nil, events.RelayOptions{Interval: 5 * time.Millisecond, Retention: time.Millisecond})
+			if err := db.Transaction(func(tx *gorm.DB) error {
+				_, err := events.MarkProcessed(tx, "someone", "old-event")
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			r := newRelay(t, db, brokers, nil, events.RelayOptions{Interval: 5 * time.Millisecond, Retention: time.Millisecond, ProcessedRetention: time.Millisecond})
 			start(t, "relay", r.Run)
-			eventually(t, "published rows deleted", func() bool {
-				var rows int64
+			eventually(t, "published rows and old processed marks deleted", func() bool {
+				var rows, marks int64
 				if err := db.Raw(`SELECT COUNT(*) FROM outbox`).Scan(&rows).Error; err != nil {
 					t.Fatal(err)
 				}
-				return rows == 0
+				if err := db.Raw(`SELECT COUNT(*) FROM processed_events`).Scan(&marks).Error; err != nil {
+					t.Fatal(err)
+				}
+				return rows == 0 && marks == 0
 			})
 			if n := topicSize(t, brokers, "things"); n != 3 {
 				t.Errorf("topic holds %d records, want 3", n)

@@ -19,6 +19,10 @@ type RelayOptions struct {
 	Batch     int           // rows per publish (default 100)
 	Interval  time.Duration // poll interval when nothing wakes the relay (default 250ms)
 	Retention time.Duration // how long published rows are kept for inspection (default 24h)
+	// ProcessedRetention is how long the service's consumers' processed-event marks are
+	// kept (default 30 days): well above the topics' retention, since an event
+	// redelivered after its mark is gone would be applied again.
+	ProcessedRetention time.Duration
 }
 
 const (
@@ -70,6 +74,9 @@ func NewRelay(db *gorm.DB, p *Producer, log *slog.Logger, reg prometheus.Registe
 	}
 	if opts.Interval <= 0 {
 		opts.Interval = 250 * time.Millisecond
+	}
+	if opts.ProcessedRetention <= 0 {
+		opts.ProcessedRetention = 30 * 24 * time.Hour
 	}
 	if opts.Retention <= 0 {
 		opts.Retention = 24 * time.Hour
@@ -308,5 +315,14 @@ func (r *Relay) cleanup(ctx context.Context) {
 	}
 	if total > 0 {
 		r.log.DebugContext(ctx, "outbox cleanup", "deleted", total)
+	}
+	// The relay is the one periodic job every event-writing service runs, so it also
+	// keeps processed_events (written by the same service's consumers) bounded.
+	if n, err := PruneProcessed(ctx, r.db, r.opts.ProcessedRetention); err != nil {
+		if ctx.Err() == nil {
+			r.log.WarnContext(ctx, "processed events cleanup failed", "err", err)
+		}
+	} else if n > 0 {
+		r.log.DebugContext(ctx, "processed events cleanup", "deleted", n)
 	}
 }
