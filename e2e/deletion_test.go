@@ -37,6 +37,9 @@ func TestAccountDeletionLeavesNothing(t *testing.T) {
 	a.expect(200, "PUT", "/api/users/"+bID+"/follow", nil, nil)
 	b.expect(200, "PUT", "/api/users/"+aID+"/follow", nil, nil)
 	b.expect(200, "PUT", "/api/posts/"+aPost+"/like", nil, nil)
+	waitFor(t, "A's post in B's feed", 30*time.Second, func() bool {
+		return feedItem(b.expect(200, "GET", "/api/feed", nil, nil).json(t), aPost) != nil
+	})
 
 	// The counts on B's post reflect A's like and comment before the deletion.
 	waitFor(t, "counts on B's post", 30*time.Second, func() bool {
@@ -76,8 +79,14 @@ func TestAccountDeletionLeavesNothing(t *testing.T) {
 			return false
 		}
 		page := b.expect(200, "GET", "/api/posts/users/"+aID+"?page=1&page_size=20", nil, nil).json(t)
-		ps, _ := page["data"].(map[string]any)["posts"].([]any)
-		return len(ps) == 0
+		if ps, _ := page["data"].(map[string]any)["posts"].([]any); len(ps) != 0 {
+			return false
+		}
+		if feedItem(b.expect(200, "GET", "/api/feed", nil, nil).json(t), aPost) != nil ||
+			feedItem(b.expect(200, "GET", "/api/explore", nil, nil).json(t), aPost) != nil {
+			return false
+		}
+		return b.do("GET", "/api/profiles/id/"+aID, nil, nil).status == 404
 	})
 	t.Logf("deletion settled across every service in %v", time.Since(start).Round(time.Millisecond))
 }

@@ -99,6 +99,7 @@ func DefaultServices() []Service {
 		{Name: "comments", Port: 8086, NeedsDB: true, NeedsKafka: true},
 		{Name: "likes", Port: 8087, NeedsDB: true, NeedsKafka: true},
 		{Name: "follow", Port: 8088, NeedsDB: true, NeedsKafka: true},
+		{Name: "feed", Port: 8089, NeedsDB: true, NeedsRedis: true, NeedsKafka: true},
 		{Name: "gateway", Public: true, NeedsRedis: true},
 	}
 }

@@ -413,7 +413,7 @@ func TestRetryOnAnotherInstance(t *testing.T) {
 
 func TestRealTableServices(t *testing.T) {
 	got := Services(Table())
-	if diff := cmp.Diff([]string{"auth", "files", "posts", "comments", "likes", "follow"}, got); diff != "" {
+	if diff := cmp.Diff([]string{"auth", "files", "posts", "comments", "likes", "follow", "feed"}, got); diff != "" {
 		t.Fatalf("services (-want +got):\n%s", diff)
 	}
 }
@@ -463,6 +463,8 @@ func TestTableRoutesResolve(t *testing.T) {
 		{"PUT", "/api/posts/0190f5d6-3c4e-7d62-9b8e-1a2b3c4d5e6f/like", "likes"},
 		{"DELETE", "/api/files/users/0190f5d6-3c4e-7d62-9b8e-1a2b3c4d5e6f/a.jpg", "files"},
 		{"PUT", "/api/users/0190f5d6-3c4e-7d62-9b8e-1a2b3c4d5e6f/follow", "follow"},
+		{"GET", "/api/profiles/alice", "feed"},
+		{"GET", "/api/profiles/id/0190f5d6-3c4e-7d62-9b8e-1a2b3c4d5e6f", "feed"},
 		{"GET", "/internal/posts/0190f5d6-3c4e-7d62-9b8e-1a2b3c4d5e6f", ""},
 		{"GET", "/internal/files/users/x/a.jpg", ""},
 	}

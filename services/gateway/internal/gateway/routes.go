@@ -78,6 +78,12 @@ func Table() []Route {
 		{Pattern: "/api/users/{id}/followers", Methods: []string{"GET"}, Service: "follow", Access: SignedIn},
 		{Pattern: "/api/users/{id}/following", Methods: []string{"GET"}, Service: "follow", Access: SignedIn},
 		{Pattern: "/api/users/{id}/follow-counts", Methods: []string{"GET"}, Service: "follow", Access: SignedIn},
+
+		// feed: home timeline, profiles, explore — read models built from events.
+		{Pattern: "/api/feed", Methods: []string{"GET"}, Service: "feed", Access: SignedIn},
+		{Pattern: "/api/explore", Methods: []string{"GET"}, Service: "feed", Access: SignedIn},
+		{Pattern: "/api/profiles/{username}", Methods: []string{"GET"}, Service: "feed", Access: SignedIn},
+		{Pattern: "/api/profiles/id/{id}", Methods: []string{"GET"}, Service: "feed", Access: SignedIn},
 	}
 }
 
