@@ -7,11 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"sync"
 	"time"
 
-	"golang.org/x/sync/singleflight"
-
+	"instant/platform/cache"
 	"instant/platform/client"
 	"instant/services/follow/internal/follow"
 )
@@ -27,16 +25,24 @@ type Getter interface {
 // TTL bounds how long a deleted account can still be followed, while "not found" is
 // never cached, so an account that was just created can be followed at once. Concurrent
 // lookups of one id share a single call (a popular account followed by many at once).
+// The mechanism is [cache.Cache].
 type Users struct {
-	auth  Getter
-	cache *cache
-	calls singleflight.Group
+	cache *cache.Cache[string, struct{}]
 }
 
 // New returns Users calling auth; answers are cached for ttl (0 disables the cache) in
 // at most size entries.
 func New(auth Getter, ttl time.Duration, size int) *Users {
-	return &Users{auth: auth, cache: newCache(ttl, size, time.Now)}
+	return &Users{cache: cache.New(ttl, size, func(ctx context.Context, id string) (struct{}, error) {
+		var p profile
+		if err := auth.GetJSON(ctx, "/api/users/"+url.PathEscape(id), nil, &p); err != nil {
+			return struct{}{}, err
+		}
+		if p.ID != id {
+			return struct{}{}, fmt.Errorf("auth answered for user %q when asked for %q", p.ID, id)
+		}
+		return struct{}{}, nil
+	})}
 }
 
 var _ follow.Users = (*Users)(nil)
@@ -48,101 +54,16 @@ type profile struct {
 
 // Exists asks auth (or the cache) whether id names an account.
 func (u *Users) Exists(ctx context.Context, id string) error {
-	if u.cache.has(id) {
-		return nil
-	}
-	// The shared call must not end when the first caller's request does: the others
-	// still wait on it. The client's own timeout bounds it.
-	ch := u.calls.DoChan(id, func() (any, error) {
-		var p profile
-		if err := u.auth.GetJSON(context.WithoutCancel(ctx), "/api/users/"+url.PathEscape(id), nil, &p); err != nil {
-			return nil, err
-		}
-		if p.ID != id {
-			return nil, fmt.Errorf("auth answered for user %q when asked for %q", p.ID, id)
-		}
-		u.cache.add(id)
-		return nil, nil
-	})
-	var err error
-	select {
-	case r := <-ch:
-		err = r.Err
-	case <-ctx.Done():
-		return fmt.Errorf("%w: look up user: %w", follow.ErrUnavailable, ctx.Err())
-	}
+	_, err := u.cache.Get(ctx, id)
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, client.ErrNotFound):
 		return follow.ErrUserNotFound
 	default:
-		// Unreachable, timing out, answering 5xx or something this service cannot read:
-		// whichever it is, whether the user exists cannot be told now.
+		// Unreachable, timing out, answering 5xx or something this service cannot read,
+		// or the caller gave up waiting: whichever it is, whether the user exists cannot
+		// be told now.
 		return fmt.Errorf("%w: look up user: %w", follow.ErrUnavailable, err)
 	}
-}
-
-// cache is a bounded set of ids with an expiry each.
-type cache struct {
-	ttl  time.Duration
-	size int
-	now  func() time.Time
-
-	mu        sync.Mutex
-	expires   map[string]time.Time
-	lastSweep time.Time
-}
-
-func newCache(ttl time.Duration, size int, now func() time.Time) *cache {
-	return &cache{ttl: ttl, size: size, now: now, expires: make(map[string]time.Time)}
-}
-
-func (c *cache) has(id string) bool {
-	if c.ttl <= 0 {
-		return false
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	exp, ok := c.expires[id]
-	if ok && !c.now().Before(exp) {
-		delete(c.expires, id)
-		return false
-	}
-	return ok
-}
-
-// add remembers id for ttl. When the cache is full it first drops expired entries (at
-// most once per ttl, so a full cache of live entries does not pay a sweep per add), then
-// any entry: all are equally cheap to look up again.
-func (c *cache) add(id string) {
-	if c.ttl <= 0 || c.size <= 0 {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	now := c.now()
-	if _, ok := c.expires[id]; !ok && len(c.expires) >= c.size {
-		if now.Sub(c.lastSweep) >= c.ttl {
-			c.lastSweep = now
-			for k, exp := range c.expires {
-				if !now.Before(exp) {
-					delete(c.expires, k)
-				}
-			}
-		}
-		for k := range c.expires {
-			if len(c.expires) < c.size {
-				break
-			}
-			delete(c.expires, k)
-		}
-	}
-	c.expires[id] = now.Add(c.ttl)
-}
-
-func (c *cache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.expires)
 }
