@@ -18,7 +18,7 @@ TESTFLAGS ?= -count=1 -timeout=8m
 
 include mk/cluster.mk
 
-.PHONY: help run build test test-race bench-go lint fmt vet tidy clean
+.PHONY: help run build test test-race bench bench-go lint fmt vet tidy clean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -38,6 +38,13 @@ test: ## run every module's tests (CI=true turns missing servers into failures)
 
 test-race: ## the tests with the race detector
 	@$(MAKE) --no-print-directory test TESTFLAGS="-count=1 -race"
+
+# BASE_URL (and INBOX_URL) point it at a running stack instead; BENCH_ARGS adds loadgen
+# flags, e.g. BENCH_ARGS="-workload read-home-timeline -concurrency 64".
+bench: $(if $(BASE_URL),,build) ## load-test: the standard profile (mixed, 200 req/s, 30 s) on a fresh local stack, or on BASE_URL
+	@mkdir -p $(BIN)
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./tools/loadgen
+	tools/loadgen/bench.sh $(BIN) $(BENCH_ARGS)
 
 bench-go: ## Go benchmarks of every module, comparable with benchstat
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) test -run '^$$' -bench . -benchmem ./...); done
