@@ -110,3 +110,18 @@ func TestIsUnavailable(t *testing.T) {
 		})
 	}
 }
+
+func TestCustomPlans(t *testing.T) {
+	db, err := database.Open(context.Background(), testenv.Postgres(t), database.Options{Log: logging.Discard(), CustomPlans: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer database.Close(db)
+	var mode string
+	if err := db.Raw("SHOW plan_cache_mode").Scan(&mode).Error; err != nil {
+		t.Fatal(err)
+	}
+	if mode != "force_custom_plan" {
+		t.Fatalf("plan_cache_mode = %q", mode)
+	}
+}

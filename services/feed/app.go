@@ -58,7 +58,9 @@ func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *a
 		}
 	}()
 
-	a.db, err = database.Open(ctx, cfg.DatabaseURL, database.Options{Log: proc.Log})
+	// Custom plans: follow counts are skewed by design (a viewer follows ten accounts or
+	// ten thousand), and a generic plan picked for one is ruinous for the other.
+	a.db, err = database.Open(ctx, cfg.DatabaseURL, database.Options{Log: proc.Log, CustomPlans: true})
 	if err != nil {
 		return nil, err
 	}
