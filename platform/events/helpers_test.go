@@ -36,7 +36,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 // start runs fn in a goroutine until the returned stop (also run at cleanup) cancels it
 // and waits for it; fn must return nil on cancellation.
-func start(t *testing.T, name string, fn func(context.Context) error) (stop func()) {
+func start(t testing.TB, name string, fn func(context.Context) error) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -59,7 +59,7 @@ func start(t *testing.T, name string, fn func(context.Context) error) (stop func
 	return stop
 }
 
-func newProducer(t *testing.T, brokers []string, reg prometheus.Registerer) *events.Producer {
+func newProducer(t testing.TB, brokers []string, reg prometheus.Registerer) *events.Producer {
 	t.Helper()
 	p, err := events.NewProducer(brokers, "test-producer", logging.Discard(), reg)
 	if err != nil {
@@ -70,7 +70,7 @@ func newProducer(t *testing.T, brokers []string, reg prometheus.Registerer) *eve
 }
 
 // startConsumer runs a group consumer over h until the returned stop.
-func startConsumer(t *testing.T, cfg events.ConsumerConfig, h events.Handler) (stop func()) {
+func startConsumer(t testing.TB, cfg events.ConsumerConfig, h events.Handler) (stop func()) {
 	t.Helper()
 	if cfg.Log == nil {
 		cfg.Log = logging.Discard()
@@ -139,7 +139,7 @@ func headers(rec *kgo.Record) map[string]string {
 }
 
 // metric returns the value of the counter or gauge name with exactly these labels, or 0.
-func metric(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+func metric(t testing.TB, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -181,7 +181,7 @@ var dialects = []struct {
 // double application shows as two rows.
 var effectsTable = database.Migration{Version: 100, Name: "test_effects", SQL: `CREATE TABLE effects (event_id TEXT NOT NULL)`}
 
-func openDB(t *testing.T, dsn string) *gorm.DB {
+func openDB(t testing.TB, dsn string) *gorm.DB {
 	t.Helper()
 	ctx := context.Background()
 	db, err := database.Open(ctx, dsn, database.Options{Log: logging.Discard()})
@@ -195,7 +195,7 @@ func openDB(t *testing.T, dsn string) *gorm.DB {
 	return db
 }
 
-func mustEnvelope(t *testing.T, typ, key string, data any) events.Envelope {
+func mustEnvelope(t testing.TB, typ, key string, data any) events.Envelope {
 	t.Helper()
 	e, err := events.NewEnvelope(typ, "test", key, data)
 	if err != nil {

@@ -61,3 +61,35 @@ func newBenchFixture(b *testing.B, upstreamAddr string) *fixture {
 		c.RateUserPerSecond = 1_000_000
 	})
 }
+
+// BenchmarkAdmit measures the admission script alone: one Redis round trip that resolves
+// the session and charges the rate limit (admit.go), signed in and anonymous, from
+// parallel goroutines as the gateway's requests call it. Run:
+//
+//	go test -run '^$' -bench Admit -benchmem ./internal/gateway/
+func BenchmarkAdmit(b *testing.B) {
+	f := newFixture(b, testenv.Redis(b), func(c *config.Config) {
+		c.RateUserPerSecond = 1_000_000
+		c.RateAnonymousIPPerSecond = 1_000_000
+	})
+	sid, _, err := f.sessions.Create(context.Background(), "0190f5d6-3c4e-7d62-9b8e-1a2b3c4d5e6f")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct{ name, sid string }{{"signed-in", sid}, {"anonymous", ""}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				for pb.Next() {
+					a, err := f.g.admit(ctx, bc.sid, "192.0.2.1")
+					if err != nil {
+						b.Fatal(err)
+					}
+					if !a.allowed || a.signedIn != (bc.sid != "") {
+						b.Fatalf("admission %+v", a)
+					}
+				}
+			})
+		})
+	}
+}

@@ -73,6 +73,7 @@ func testRoutes() []Route {
 }
 
 type fixture struct {
+	g        *Gateway
 	srv      *httptest.Server
 	sessions *session.Store
 	rdb      *redis.Client
@@ -125,7 +126,7 @@ func newFixture(t testing.TB, redisURL string, mutate func(*config.Config)) *fix
 	opt, _ := redis.ParseURL(redisURL)
 	rdb := redis.NewClient(opt)
 	t.Cleanup(func() { rdb.Close() })
-	return &fixture{srv: srv, sessions: session.NewStore(rdb, time.Hour, 24*time.Hour), rdb: rdb}
+	return &fixture{g: g, srv: srv, sessions: session.NewStore(rdb, time.Hour, 24*time.Hour), rdb: rdb}
 }
 
 func (f *fixture) do(t *testing.T, method, path string, body string, hdr map[string]string) (*http.Response, []byte) {
