@@ -94,7 +94,7 @@ func newHarness(t *testing.T, b backend) *harness {
 
 func startHarness(t *testing.T, vars map[string]string) *harness {
 	t.Helper()
-	cfg, proc, err := service.Start("feed", func(k string) string { return vars[k] }, testWriter{t},
+	cfg, proc, err := service.Start("feed", func(k string) string { return vars[k] }, testenv.LogWriter(t),
 		func(c *config.Config) *service.Base { return &c.Base })
 	if err != nil {
 		t.Fatal(err)
@@ -125,13 +125,6 @@ func startHarness(t *testing.T, vars map[string]string) *harness {
 }
 
 // testWriter sends the service's log lines to the test log, shown only on failure.
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
-
 // publish sends an event as its producer's outbox relay would: an envelope keyed by the
 // aggregate id. It returns the envelope, for redelivery tests.
 func (h *harness) publish(t *testing.T, topic, typ, producer, key string, data any) events.Envelope {

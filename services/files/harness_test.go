@@ -65,7 +65,7 @@ type harness struct {
 
 func newHarness(t *testing.T, vars map[string]string) *harness {
 	t.Helper()
-	cfg, proc, err := service.Start("files", func(k string) string { return vars[k] }, testWriter{t},
+	cfg, proc, err := service.Start("files", func(k string) string { return vars[k] }, testenv.LogWriter(t),
 		func(c *config.Config) *service.Base { return &c.Base })
 	if err != nil {
 		t.Fatal(err)
@@ -101,13 +101,6 @@ func newHarness(t *testing.T, vars map[string]string) *harness {
 }
 
 // testWriter sends the service's log lines to the test log, shown only on failure.
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
-
 // call is one request through the app's handler. A string body is sent as is, anything
 // else as JSON.
 type call struct {

@@ -141,7 +141,7 @@ func newHarness(t *testing.T, dsn string, edit func(vars map[string]string)) *ha
 	if edit != nil {
 		edit(vars)
 	}
-	cfg, proc, err := service.Start("follow", func(k string) string { return vars[k] }, testWriter{t},
+	cfg, proc, err := service.Start("follow", func(k string) string { return vars[k] }, testenv.LogWriter(t),
 		func(c *config.Config) *service.Base { return &c.Base })
 	if err != nil {
 		t.Fatal(err)
@@ -160,13 +160,6 @@ func newHarness(t *testing.T, dsn string, edit func(vars map[string]string)) *ha
 }
 
 // testWriter sends the service's log lines to the test log, shown only on failure.
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
-
 // call is one request.
 type call struct {
 	method, path string

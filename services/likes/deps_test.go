@@ -1,8 +1,6 @@
 package main
 
 import (
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -250,51 +248,9 @@ func gather(t *testing.T, reg prometheus.Gatherer) map[string]float64 {
 	return out
 }
 
-// proxy forwards TCP connections to a server until closed, then refuses new ones and
-// cuts the open ones: a database that went away, as its clients see it.
-type proxy struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-}
+// proxy cuts a dependency's connections on demand (testenv.Proxy).
+type proxy struct{ *testenv.Proxy }
 
-func startProxy(t *testing.T, target string) *proxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln}
-	t.Cleanup(p.close)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, up)
-			p.mu.Unlock()
-			go func() { io.Copy(up, c); up.Close() }()
-			go func() { io.Copy(c, up); c.Close() }()
-		}
-	}()
-	return p
-}
-
-func (p *proxy) addr() string { return p.ln.Addr().String() }
-
-func (p *proxy) close() {
-	p.ln.Close()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
+func startProxy(t *testing.T, target string) proxy { return proxy{testenv.StartProxy(t, target)} }
+func (p proxy) addr() string                       { return p.Addr() }
+func (p proxy) close()                             { p.Close() }

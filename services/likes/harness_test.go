@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -145,7 +143,7 @@ func newHarness(t *testing.T, dsn string, edit func(vars map[string]string)) *ha
 	if edit != nil {
 		edit(vars)
 	}
-	cfg, proc, err := service.Start("likes", func(k string) string { return vars[k] }, testWriter{t},
+	cfg, proc, err := service.Start("likes", func(k string) string { return vars[k] }, testenv.LogWriter(t),
 		func(c *config.Config) *service.Base { return &c.Base })
 	if err != nil {
 		t.Fatal(err)
@@ -164,13 +162,6 @@ func newHarness(t *testing.T, dsn string, edit func(vars map[string]string)) *ha
 }
 
 // testWriter sends the service's log lines to the test log, shown only on failure.
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
-
 // call is one request. A string body is sent as is, anything else as JSON.
 type call struct {
 	method, path string
@@ -181,32 +172,7 @@ type call struct {
 
 func (h *harness) do(t *testing.T, c call) *httptest.ResponseRecorder {
 	t.Helper()
-	var body io.Reader
-	switch b := c.body.(type) {
-	case nil:
-	case string:
-		body = strings.NewReader(b)
-	default:
-		raw, err := json.Marshal(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body = bytes.NewReader(raw)
-	}
-	r := httptest.NewRequest(c.method, c.path, body)
-	if body != nil {
-		r.Header.Set("Content-Type", "application/json")
-	}
-	if c.as != "" {
-		r.Header.Set(identity.HeaderSignature, h.signer.Sign(c.as))
-		r.Header.Set(identity.HeaderUserID, c.as)
-	}
-	for k, v := range c.header {
-		r.Header.Set(k, v)
-	}
-	w := httptest.NewRecorder()
-	h.handler.ServeHTTP(w, r)
-	return w
+	return testenv.Serve(t, h.handler, h.signer, testenv.Call{Method: c.method, Path: c.path, Body: c.body, As: c.as, Header: c.header})
 }
 
 // stateJSON answers PUT and DELETE /api/posts/{id}/like.

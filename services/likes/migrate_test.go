@@ -20,7 +20,7 @@ func TestMigrate(t *testing.T) {
 	vars := env(dsn, []string{"127.0.0.1:1"}, "127.0.0.1:1") // migrate dials neither Kafka nor posts
 	getenv := func(k string) string { return vars[k] }
 
-	if err := migrate(context.Background(), getenv, testWriter{t}); err != nil {
+	if err := migrate(context.Background(), getenv, testenv.LogWriter(t)); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
 	first := appliedMigrations(t, dsn)
@@ -33,7 +33,7 @@ func TestMigrate(t *testing.T) {
 		t.Fatalf("applied migrations %v, want the service's %v", got, want)
 	}
 
-	if err := migrate(context.Background(), getenv, testWriter{t}); err != nil {
+	if err := migrate(context.Background(), getenv, testenv.LogWriter(t)); err != nil {
 		t.Fatalf("migrate again: %v", err)
 	}
 	if again := appliedMigrations(t, dsn); !maps.Equal(again, first) {
