@@ -64,7 +64,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	base := fs.String("base", or(getenv("BASE_URL"), "http://127.0.0.1:8080"), "gateway URL (env BASE_URL)")
 	inbox := fs.String("inbox", or(getenv("INBOX_URL"), "http://127.0.0.1:8025"), "web inbox URL the sign-in codes are read from (env INBOX_URL)")
-	profile := fs.String("profile", "", "named defaults: standard (mixed, 100 users, 200 req/s, 30s)")
+	inboxAPI := fs.String("inbox-api", or(getenv("INBOX_API"), api.InboxDevstack), "the inbox's API: devstack (make run's inbox) or mailpit (env INBOX_API)")
+	s3ConnectTo := fs.String("s3-connect-to", "", "host:port storage uploads connect to, keeping the presigned URL (inside a cluster: the store's Service)")
+	profile := fs.String("profile", "", "named defaults: standard (mixed, 100 users, 200 operations/s, 30s)")
 	users := fs.Int("users", 20, "users to seed")
 	follows := fs.Int("follows", 10, "accounts each seeded user follows (Zipf-distributed targets)")
 	posts := fs.Int("posts", 2, "posts with a photo per seeded user")
@@ -77,7 +79,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	workload := fs.String("workload", load.Mixed, "one of "+strings.Join(load.Workloads, ", "))
 	rate := fs.Float64("rate", 50, "operations per second, open model (latency from the scheduled start)")
 	concurrency := fs.Int("concurrency", 0, "closed model with this many users instead of -rate (to find saturation)")
-	duration := fs.Duration("duration", 30*time.Second, "how long to drive the workload; 0 seeds only")
+	duration := fs.Duration("duration", 30*time.Second, "how long to drive the workload (with -forever: each round; with -sweep: each step); 0 seeds only")
+	forever := fs.Bool("forever", false, "repeat the workload in rounds of -duration until stopped, reporting each round; a failed round is logged, not fatal")
+	listen := fs.String("listen", "", "serve /livez, /readyz (200 once seeded) and Prometheus /metrics on this address")
+	sweep := fs.Bool("sweep", false, "for each of -sweep-workloads: saturation in the closed model (-concurrency, default 32), then the open model at half of it")
+	sweepWorkloads := fs.String("sweep-workloads", strings.Join(load.Workloads, ","), "comma-separated workloads -sweep measures, in order")
 	maxInFlight := fs.Int("max-inflight", 1024, "open model: most operations in flight at once")
 	jsonOut := fs.String("json", "", "write the report as JSON to this file")
 	csvOut := fs.String("csv", "", "write the per-second time series as CSV to this file")
@@ -109,6 +115,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if set["rate"] && set["concurrency"] {
 		return errors.New("-rate (open model) and -concurrency (closed model) exclude each other")
 	}
+	if *forever && *sweep {
+		return errors.New("-forever and -sweep exclude each other")
+	}
+	if (*forever || *sweep) && *duration <= 0 {
+		return errors.New("-forever and -sweep need a -duration > 0")
+	}
+	if *sweep && set["rate"] {
+		return errors.New("-sweep finds its own rates: drop -rate")
+	}
 	if *users < 2 {
 		return errors.New("-users must be at least 2")
 	}
@@ -118,30 +133,92 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if *concurrency > 0 {
 		conns = *concurrency
 	}
-	client := api.New(*base, *inbox, conns)
+	client, err := api.New(api.Options{Base: *base, Inbox: *inbox, InboxAPI: *inboxAPI, Conns: conns,
+		StorageConnectTo: *s3ConnectTo})
+	if err != nil {
+		return err
+	}
 	defer client.Close()
 
-	st, err := seed.Run(ctx, client, *base, *stateDir, seed.Config{
+	var live *liveness
+	if *listen != "" {
+		live = newLiveness()
+		stopServing, err := live.serve(*listen, stdout)
+		if err != nil {
+			return err
+		}
+		defer stopServing()
+	}
+
+	seedCfg := seed.Config{
 		Users: *users, FollowsPerUser: *follows, PostsPerUser: *posts, LikesPerPost: *likes,
 		CommentsPerPost: *comments, Seed: *seedN, Prefix: *prefix, Workers: *seedWorkers, Log: stdout,
-	})
+	}
+	seedRun := func() (*seed.State, error) {
+		st, err := seed.Run(ctx, client, *base, *stateDir, seedCfg)
+		if err != nil {
+			return nil, err
+		}
+		// A run uses the first -users of the population, whatever a bigger earlier seed left.
+		st.Users = st.Users[:*users]
+		return st, nil
+	}
+	st, err := seedRun()
+	for *forever && err != nil && ctx.Err() == nil {
+		// The stack may still be starting (a generator deployed beside it): wait, retry.
+		fmt.Fprintf(stdout, "seeding failed, retrying in %s: %v\n", seedRetry, err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(seedRetry):
+			st, err = seedRun()
+		}
+	}
 	if err != nil {
+		if *forever && ctx.Err() != nil {
+			return nil // stopped while waiting for the stack
+		}
 		return err
 	}
 	fmt.Fprintf(stdout, "seeded: %d users, %d follows, %d posts (state in %s)\n",
 		len(st.Users), st.FollowsDone, len(st.Posts), *stateDir)
+	if live != nil {
+		live.ready.Store(true)
+	}
 	if *duration == 0 {
 		return nil
 	}
-	// The run uses the first -users of the population, whatever a bigger earlier seed left.
-	st.Users = st.Users[:*users]
 
-	rep, err := load.Run(ctx, client, st, load.Config{
+	cfg := load.Config{
 		Workload: *workload, Rate: *rate, Concurrency: *concurrency, Duration: *duration, MaxInFlight: *maxInFlight,
-	})
+	}
+	if live != nil {
+		cfg.Observe = live
+	}
+	out := outputs{json: *jsonOut, csv: *csvOut, maxErrRate: *maxErrRate}
+	switch {
+	case *sweep:
+		return runSweep(ctx, client, st, cfg, strings.Split(*sweepWorkloads, ","), out, stdout)
+	case *forever:
+		return runForever(ctx, client, st, cfg, seedRun, live, out, stdout)
+	}
+	rep, err := load.Run(ctx, client, st, cfg)
 	if err != nil {
 		return err
 	}
+	return out.report(rep, stdout)
+}
+
+// seedRetry is how long a continuous run waits before seeding again after a failure.
+const seedRetry = 10 * time.Second
+
+// outputs are where a finished run's report goes besides stdout, and when it fails.
+type outputs struct {
+	json, csv  string
+	maxErrRate float64
+}
+
+// report prints rep, writes its files and fails when the server failed too often.
+func (o outputs) report(rep report.Report, stdout io.Writer) error {
 	fmt.Fprintln(stdout)
 	if err := rep.WriteTable(stdout); err != nil {
 		return err
@@ -149,13 +226,54 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	for _, f := range rep.Failures {
 		fmt.Fprintln(stdout, "failure:", f)
 	}
-	if err := writeFile(*jsonOut, rep.WriteJSON); err != nil {
+	if err := writeFile(o.json, rep.WriteJSON); err != nil {
 		return err
 	}
-	if err := writeFile(*csvOut, rep.WriteCSV); err != nil {
+	if err := writeFile(o.csv, rep.WriteCSV); err != nil {
 		return err
 	}
-	return check(rep, *maxErrRate)
+	return check(rep, o.maxErrRate)
+}
+
+// runForever drives the workload in rounds until ctx ends. Each round first re-checks
+// the population (sessions expire; a restarted stack may have lost accounts), then runs
+// for cfg.Duration and reports. A failed round is counted and logged, and the next one
+// starts: a continuous generator reports trouble, it does not crash-loop on it.
+func runForever(ctx context.Context, c *api.Client, st *seed.State, cfg load.Config,
+	reseed func() (*seed.State, error), live *liveness, out outputs, stdout io.Writer) error {
+	for round := 1; ctx.Err() == nil; round++ {
+		if round > 1 {
+			next, err := reseed()
+			if ctx.Err() != nil {
+				break
+			}
+			if err != nil {
+				fmt.Fprintf(stdout, "round %d: seeding failed, retrying in %s: %v\n", round, seedRetry, err)
+				live.round(false)
+				select {
+				case <-ctx.Done():
+				case <-time.After(seedRetry):
+				}
+				continue
+			}
+			st = next
+		}
+		rep, err := load.Run(ctx, c, st, cfg)
+		if err != nil {
+			return err // a configuration the workload cannot run: no round would
+		}
+		if ctx.Err() != nil {
+			break // a round cut short by the stop is not reported
+		}
+		fmt.Fprintf(stdout, "\nround %d\n", round)
+		err = out.report(rep, stdout)
+		live.round(err == nil)
+		if err != nil {
+			fmt.Fprintf(stdout, "round %d failed: %v\n", round, err)
+		}
+	}
+	fmt.Fprintln(stdout, "stopped")
+	return nil
 }
 
 // check fails the run when the server failed more often than tolerated. 4xx answers are

@@ -16,9 +16,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -96,29 +99,82 @@ type Session struct {
 	SessionID string `json:"session_id"`
 }
 
-// Client talks to the gateway and the web inbox.
-type Client struct {
-	base  string
-	inbox string
-	http  *http.Client
+// Inbox APIs the sign-in codes can be read from.
+const (
+	// InboxDevstack is make run's web inbox: GET /api/messages/latest?to=<address>.
+	InboxDevstack = "devstack"
+	// InboxMailpit is Mailpit's REST API (the charts' dev SMTP sink):
+	// GET /api/v1/search?query=to:"<address>", newest message first.
+	InboxMailpit = "mailpit"
+)
+
+// Options configure a Client.
+type Options struct {
+	Base     string // the gateway (or the cluster's public entry)
+	Inbox    string // the dev SMTP sink's HTTP API
+	InboxAPI string // InboxDevstack (the default) or InboxMailpit
+	// Conns bounds the idle connections kept per host; it should match the concurrency.
+	Conns int
+	// StorageConnectTo, when set, is the host:port every storage request (the presigned
+	// upload) connects to, whatever host the URL names. Presigned URLs name the store as
+	// clients outside a cluster reach it, and the host is part of the signature, so a
+	// generator inside the cluster keeps the URL and dials the store's Service instead.
+	StorageConnectTo string
 }
 
-// New returns a client of the gateway at base reading codes from the inbox at inbox.
-// conns bounds the idle connections kept per host; it should match the concurrency.
-func New(base, inbox string, conns int) *Client {
+// Client talks to the gateway and the web inbox.
+type Client struct {
+	base     string
+	inbox    string
+	inboxAPI string
+	http     *http.Client
+	storage  *http.Client
+
+	mu       sync.Mutex
+	lastCode map[string]string // the code last read per address: never read twice
+}
+
+// New returns a client of the gateway.
+func New(o Options) (*Client, error) {
+	switch o.InboxAPI {
+	case "":
+		o.InboxAPI = InboxDevstack
+	case InboxDevstack, InboxMailpit:
+	default:
+		return nil, fmt.Errorf("unknown inbox API %q (want %s or %s)", o.InboxAPI, InboxDevstack, InboxMailpit)
+	}
+	newClient := func(tr *http.Transport) *http.Client {
+		return &http.Client{
+			Transport: tr,
+			Timeout:   30 * time.Second,
+			// A post's image_url redirects to storage; the generator never follows.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns = 0
-	tr.MaxIdleConnsPerHost = max(conns, 2)
-	return &Client{base: base, inbox: inbox, http: &http.Client{
-		Transport: tr,
-		Timeout:   30 * time.Second,
-		// A post's image_url redirects to storage; the generator never follows.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
+	tr.MaxIdleConnsPerHost = max(o.Conns, 2)
+	c := &Client{base: o.Base, inbox: o.Inbox, inboxAPI: o.InboxAPI, http: newClient(tr), storage: newClient(tr),
+		lastCode: map[string]string{}}
+	if o.StorageConnectTo != "" {
+		if _, _, err := net.SplitHostPort(o.StorageConnectTo); err != nil {
+			return nil, fmt.Errorf("storage connect-to address %q: %w", o.StorageConnectTo, err)
+		}
+		st := tr.Clone()
+		var d net.Dialer
+		st.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, network, o.StorageConnectTo)
+		}
+		c.storage = newClient(st)
+	}
+	return c, nil
 }
 
 // Close drops idle connections.
-func (c *Client) Close() { c.http.CloseIdleConnections() }
+func (c *Client) Close() {
+	c.http.CloseIdleConnections()
+	c.storage.CloseIdleConnections()
+}
 
 type request struct {
 	endpoint    string
@@ -128,8 +184,9 @@ type request struct {
 	json        any    // marshalled as the body when non-nil
 	raw         []byte // sent as is with contentType when non-nil
 	contentType string
-	want        int // expected status
-	out         any // decoded from the answer when non-nil
+	storage     bool // a presigned storage URL, not the gateway
+	want        int  // expected status
+	out         any  // decoded from the answer when non-nil
 }
 
 func (c *Client) do(ctx context.Context, op *Op, r request) error {
@@ -154,8 +211,12 @@ func (c *Client) do(ctx context.Context, op *Op, r request) error {
 	if r.session != "" {
 		req.Header.Set("Authorization", "Bearer "+r.session)
 	}
+	hc := c.http
+	if r.storage {
+		hc = c.storage
+	}
 	begin := op.begin()
-	resp, err := c.http.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			// Cut off by the end of the run, not failed by the server: not a sample.
@@ -227,28 +288,28 @@ func (c *Client) SignIn(ctx context.Context, op *Op, email, username string) (Se
 	return Session{Email: email, Username: out.User.Username, UserID: out.User.ID, SessionID: out.SessionID}, nil
 }
 
-// readCode polls the web inbox for a message to email received at or after since.
+// readCode polls the inbox for a code mailed to email at or after since, and never
+// returns the code it returned last for that address (Mailpit's clock is not ours, so
+// its messages are taken from a little before since; an older message must not pass).
 func (c *Client) readCode(ctx context.Context, email string, since time.Time) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	u := c.inbox + "/api/messages/latest?to=" + url.QueryEscape(email)
+	latest := c.devstackCode
+	if c.inboxAPI == InboxMailpit {
+		latest = c.mailpitCode
+		since = since.Add(-clockSkew)
+	}
 	for {
-		var msg struct {
-			ReceivedAt time.Time `json:"received_at"`
-			Code       string    `json:"code"`
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-		if err != nil {
-			return "", err
-		}
-		resp, err := c.http.Do(req)
-		if err == nil {
-			if resp.StatusCode == http.StatusOK {
-				err = json.NewDecoder(resp.Body).Decode(&msg)
+		code, at, err := latest(ctx, email)
+		if err == nil && code != "" && !at.Before(since) {
+			c.mu.Lock()
+			fresh := c.lastCode[email] != code
+			if fresh {
+				c.lastCode[email] = code
 			}
-			resp.Body.Close()
-			if err == nil && msg.Code != "" && !msg.ReceivedAt.Before(since) {
-				return msg.Code, nil
+			c.mu.Unlock()
+			if fresh {
+				return code, nil
 			}
 		}
 		select {
@@ -257,6 +318,61 @@ func (c *Client) readCode(ctx context.Context, email string, since time.Time) (s
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// clockSkew is how far the inbox's clock may be behind the generator's.
+const clockSkew = 2 * time.Second
+
+// devstackCode reads the newest message to email from make run's inbox, which finds the
+// code itself.
+func (c *Client) devstackCode(ctx context.Context, email string) (string, time.Time, error) {
+	var msg struct {
+		ReceivedAt time.Time `json:"received_at"`
+		Code       string    `json:"code"`
+	}
+	err := c.getJSON(ctx, c.inbox+"/api/messages/latest?to="+url.QueryEscape(email), &msg)
+	return msg.Code, msg.ReceivedAt, err
+}
+
+// codePattern finds a sign-in code: six digits on their own.
+var codePattern = regexp.MustCompile(`\b\d{6}\b`)
+
+// mailpitCode reads the newest message to email from Mailpit's search API. The code is
+// in the subject ("123456 is your instant sign-in code"), else in the text snippet.
+func (c *Client) mailpitCode(ctx context.Context, email string) (string, time.Time, error) {
+	var out struct {
+		Messages []struct {
+			Created time.Time `json:"Created"`
+			Subject string    `json:"Subject"`
+			Snippet string    `json:"Snippet"`
+		} `json:"messages"`
+	}
+	q := url.Values{"query": {`to:"` + email + `"`}, "limit": {"1"}}
+	if err := c.getJSON(ctx, c.inbox+"/api/v1/search?"+q.Encode(), &out); err != nil || len(out.Messages) == 0 {
+		return "", time.Time{}, err
+	}
+	m := out.Messages[0]
+	code := codePattern.FindString(m.Subject)
+	if code == "" {
+		code = codePattern.FindString(m.Snippet)
+	}
+	return code, m.Created, nil
+}
+
+func (c *Client) getJSON(ctx context.Context, u string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("inbox answered %s", resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 // SessionValid reports whether the session still signs its user in.
@@ -292,7 +408,7 @@ func (c *Client) Upload(ctx context.Context, op *Op, s Session, jpeg []byte) (st
 		return "", err
 	}
 	err = c.do(ctx, op, request{endpoint: EPStoragePut, method: http.MethodPut, url: out.UploadURL,
-		raw: jpeg, contentType: "image/jpeg", want: http.StatusOK})
+		raw: jpeg, contentType: "image/jpeg", storage: true, want: http.StatusOK})
 	return out.FileKey, err
 }
 

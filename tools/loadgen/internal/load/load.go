@@ -57,6 +57,8 @@ type Config struct {
 	// cannot exhaust the generator; operations held back still count from their
 	// scheduled start.
 	MaxInFlight int
+	// Observe, when set, also receives every sample (the live metrics of a continuous run).
+	Observe api.Recorder
 }
 
 // maxFailures is how many failure messages a report keeps as examples.
@@ -67,6 +69,8 @@ type runner struct {
 	st     *seed.State
 	photos [][]byte
 	rec    *report.Recorder
+	sink   api.Recorder // rec, or rec and the run's observer
+	ops    atomic.Int64 // operations finished, failed or not
 	locks  []sync.Mutex // one sign-in at a time per user: codes are read by address
 
 	deck     atomic.Uint64 // the mixed workload's position in its deck
@@ -91,6 +95,10 @@ func Run(ctx context.Context, c *api.Client, st *seed.State, cfg Config) (report
 	}
 	start := time.Now()
 	r := &runner{c: c, st: st, photos: photos, rec: report.New(start), locks: make([]sync.Mutex, len(st.Users))}
+	r.sink = r.rec
+	if cfg.Observe != nil {
+		r.sink = tee{r.rec, cfg.Observe}
+	}
 	op := r.operation(cfg.Workload)
 	if cfg.Concurrency > 0 {
 		r.closed(ctx, op, cfg, start)
@@ -101,7 +109,10 @@ func Run(ctx context.Context, c *api.Client, st *seed.State, cfg Config) (report
 		r.open(ctx, op, cfg, start)
 	}
 	rep := r.rec.Snapshot(time.Since(start))
-	rep.Workload, rep.Users = cfg.Workload, len(st.Users)
+	rep.Workload, rep.Users, rep.Operations = cfg.Workload, len(st.Users), r.ops.Load()
+	if rep.Duration > 0 {
+		rep.OpsPerSecond = float64(rep.Operations) / rep.Duration
+	}
 	if cfg.Concurrency > 0 {
 		rep.Model, rep.Concurrency = "closed", cfg.Concurrency
 	} else {
@@ -137,7 +148,7 @@ func (r *runner) open(ctx context.Context, op func(context.Context, *api.Op) err
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			r.note(op(ctx, api.NewOp(r.rec, intended)))
+			r.note(op(ctx, api.NewOp(r.sink, intended)))
 		})
 	}
 }
@@ -149,14 +160,28 @@ func (r *runner) closed(ctx context.Context, op func(context.Context, *api.Op) e
 	for range cfg.Concurrency {
 		wg.Go(func() {
 			for ctx.Err() == nil && time.Now().Before(end) {
-				r.note(op(ctx, api.NewOp(r.rec, time.Now())))
+				r.note(op(ctx, api.NewOp(r.sink, time.Now())))
 			}
 		})
 	}
 	wg.Wait()
 }
 
+// tee records a sample twice.
+type tee [2]api.Recorder
+
+func (t tee) Record(endpoint string, status int, err error, latency time.Duration, done time.Time) {
+	t[0].Record(endpoint, status, err, latency, done)
+	t[1].Record(endpoint, status, err, latency, done)
+}
+
+// note counts a finished operation and keeps the first failures' messages. An operation
+// cut off by the end of the run is not counted.
 func (r *runner) note(err error) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return
+	}
+	r.ops.Add(1)
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return
 	}

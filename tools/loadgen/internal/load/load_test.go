@@ -22,7 +22,10 @@ func TestOpenModelCountsFromTheSchedule(t *testing.T) {
 	}))
 	defer srv.Close()
 	st := &seed.State{Users: []api.Session{{UserID: "a", SessionID: "s1"}, {UserID: "b", SessionID: "s2"}}}
-	c := api.New(srv.URL, srv.URL, 1)
+	c, err := api.New(api.Options{Base: srv.URL, Inbox: srv.URL, Conns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer c.Close()
 
 	rep, err := Run(t.Context(), c, st, Config{Workload: HomeTimeline, Rate: 50, Duration: 400 * time.Millisecond, MaxInFlight: 1})
@@ -38,7 +41,10 @@ func TestOpenModelCountsFromTheSchedule(t *testing.T) {
 }
 
 func TestRunRefusesWhatItCannotDo(t *testing.T) {
-	c := api.New("http://127.0.0.1:1", "http://127.0.0.1:1", 1)
+	c, err := api.New(api.Options{Base: "http://127.0.0.1:1", Inbox: "http://127.0.0.1:1", Conns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
 	two := &seed.State{Users: []api.Session{{}, {}}}
 	for _, tc := range []struct {
 		name string

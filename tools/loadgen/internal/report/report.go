@@ -125,15 +125,19 @@ type Second struct {
 
 // Report is a finished run.
 type Report struct {
-	Workload    string   `json:"workload"`
-	Model       string   `json:"model"` // "open" or "closed"
-	Rate        float64  `json:"rate,omitempty"`
-	Concurrency int      `json:"concurrency,omitempty"`
-	Users       int      `json:"users"`
-	Duration    float64  `json:"duration_seconds"` // measured, from the first send to the last answer
-	Endpoints   []Stats  `json:"endpoints"`
-	Overall     Stats    `json:"overall"`
-	Series      []Second `json:"series"`
+	Workload    string  `json:"workload"`
+	Model       string  `json:"model"` // "open" or "closed"
+	Rate        float64 `json:"rate,omitempty"`
+	Concurrency int     `json:"concurrency,omitempty"`
+	Users       int     `json:"users"`
+	Duration    float64 `json:"duration_seconds"` // measured, from the first send to the last answer
+	// Operations counts the workload's finished operations (a compose is three
+	// requests, a login two), failed or not; OpsPerSecond is their rate.
+	Operations   int64    `json:"operations"`
+	OpsPerSecond float64  `json:"operations_per_second"`
+	Endpoints    []Stats  `json:"endpoints"`
+	Overall      Stats    `json:"overall"`
+	Series       []Second `json:"series"`
 	// Failures holds the first few failed operations' messages, to start debugging from.
 	Failures []string `json:"sample_failures,omitempty"`
 }
@@ -194,11 +198,12 @@ func (s Stats) ServerErrors() int64 {
 // WriteTable prints the report for a person.
 func (rep Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	load := fmt.Sprintf("%.0f req/s (open model)", rep.Rate)
+	load := fmt.Sprintf("%g operations/s (open model)", rep.Rate)
 	if rep.Model == "closed" {
 		load = fmt.Sprintf("%d connections (closed model)", rep.Concurrency)
 	}
-	fmt.Fprintf(w, "workload %s, %s, %d users, %.1f s\n\n", rep.Workload, load, rep.Users, rep.Duration)
+	fmt.Fprintf(w, "workload %s, %s, %d users, %.1f s, %d operations (%.1f/s)\n\n",
+		rep.Workload, load, rep.Users, rep.Duration, rep.Operations, rep.OpsPerSecond)
 	rows := append(slices.Clone(rep.Endpoints), rep.Overall)
 	// Names read best left-aligned: padded to one width, right-aligning changes nothing.
 	width := len("endpoint")
