@@ -4,11 +4,13 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"instant/platform/logging"
 )
@@ -126,13 +128,39 @@ func WriteError(w http.ResponseWriter, r *http.Request, e *Error) {
 	WriteJSON(w, e.Status, body)
 }
 
-// WriteJSON writes v as JSON with the status. Encoding errors are not recoverable at this
-// point (headers are sent), so they are ignored.
+// WriteJSON writes v as JSON with the status. The body is encoded before anything is
+// sent, so the answer goes out in one write with a Content-Length: a chunked answer would
+// make the gateway's reverse proxy flush every piece it reads as a write of its own
+// (httputil.ReverseProxy streams bodies of unknown length). A value that cannot be
+// encoded, a programming error, becomes a 500 instead of a truncated answer.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	if v != nil {
-		_ = json.NewEncoder(w).Encode(v)
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if v == nil {
+		w.WriteHeader(status)
+		return
 	}
+	buf := jsonBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledJSON {
+			buf.Reset()
+			jsonBuffers.Put(buf)
+		}
+	}()
+	if err := json.NewEncoder(buf).Encode(v); err != nil {
+		slog.Error("encode answer", "err", err)
+		status = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString(`{"error":{"code":"internal","message":"internal error"}}` + "\n")
+	}
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
 }
+
+// jsonBuffers holds WriteJSON's encoding buffers; one bigger than maxPooledJSON (a rare
+// large answer) is left to the collector rather than kept.
+var jsonBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledJSON = 256 << 10

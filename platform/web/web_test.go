@@ -5,10 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -226,5 +229,48 @@ func BenchmarkInstrument(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		r.ServeHTTP(httptest.NewRecorder(), req)
+	}
+}
+
+// TestWriteJSONSendsALength checks that answers carry a Content-Length (so a proxy in
+// front forwards them in one piece, not chunk by chunk) and that a value JSON cannot
+// encode becomes the 500 envelope, not a truncated 200.
+func TestWriteJSONSendsALength(t *testing.T) {
+	big := map[string]string{"caption": strings.Repeat("x", 10_000)}
+	rec := httptest.NewRecorder()
+	WriteJSON(rec, http.StatusCreated, big)
+	if rec.Code != http.StatusCreated || rec.Header().Get("Content-Length") != strconv.Itoa(rec.Body.Len()) {
+		t.Errorf("status %d, Content-Length %q for a %d-byte body", rec.Code, rec.Header().Get("Content-Length"), rec.Body.Len())
+	}
+	var back map[string]string
+	if err := json.Unmarshal(rec.Body.Bytes(), &back); err != nil || back["caption"] != big["caption"] {
+		t.Errorf("body does not decode back: %v", err)
+	}
+
+	rec = httptest.NewRecorder()
+	WriteJSON(rec, http.StatusOK, map[string]float64{"ratio": math.Inf(1)})
+	if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), `"code":"internal"`) ||
+		rec.Header().Get("Content-Length") != strconv.Itoa(rec.Body.Len()) {
+		t.Errorf("unencodable value: status %d, body %q", rec.Code, rec.Body.String())
+	}
+}
+
+func TestTimestampMatchesMarshalJSON(t *testing.T) {
+	for _, tm := range []time.Time{
+		time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC),
+		time.Date(2026, 11, 29, 12, 0, 0, 123456789, time.FixedZone("x", 3600)),
+		time.Date(2026, 1, 2, 3, 4, 5, 120000000, time.UTC),
+	} {
+		want, err := json.Marshal(tm.UTC())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := json.Marshal(Timestamp(tm))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("Timestamp(%v) encodes as %s, time.Time as %s", tm, got, want)
+		}
 	}
 }

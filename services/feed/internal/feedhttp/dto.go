@@ -3,6 +3,8 @@ package feedhttp
 import (
 	"time"
 
+	"instant/platform/web"
+
 	"instant/services/feed/internal/feed"
 )
 
@@ -22,7 +24,7 @@ type itemJSON struct {
 	LikeCount    int64      `json:"like_count"`
 	CommentCount int64      `json:"comment_count"`
 	LikedByMe    bool       `json:"liked_by_me"`
-	CreatedAt    time.Time  `json:"created_at"`
+	CreatedAt    string     `json:"created_at"` // web.Timestamp: cheaper to encode than time.Time
 }
 
 func items(in []feed.Item) []itemJSON {
@@ -32,7 +34,7 @@ func items(in []feed.Item) []itemJSON {
 			ID: it.ID, Author: authorJSON{ID: it.Author.ID, Username: it.Author.Username},
 			ImageURL: feed.ImageURL(it.ImageKey), ImageKey: it.ImageKey, Caption: it.Caption,
 			LikeCount: it.LikeCount, CommentCount: it.CommentCount, LikedByMe: it.LikedByMe,
-			CreatedAt: it.CreatedAt.UTC(),
+			CreatedAt: web.Timestamp(it.CreatedAt),
 		}
 	}
 	return out

@@ -50,6 +50,9 @@ func echoUpstream(t testing.TB) *httptest.Server {
 		body, _ := io.ReadAll(r.Body)
 		user, _ := identity.UserID(r.Context())
 		w.Header().Set("Access-Control-Allow-Origin", "*") // must never reach the client
+		// As every service's middleware does: the gateway's own values must not double up.
+		w.Header().Set("X-Request-ID", r.Header.Get("X-Request-ID"))
+		w.Header().Set("traceparent", r.Header.Get("traceparent"))
 		web.WriteJSON(w, 200, echoed{
 			Path: r.URL.Path, UserHeader: r.Header.Get(identity.HeaderUserID), VerifiedUser: user,
 			Authorization: r.Header.Get("Authorization"), Cookie: r.Header.Get("Cookie"),
@@ -256,6 +259,11 @@ func TestRouting(t *testing.T) {
 			}
 			if resp.Header.Get("X-Request-ID") == "" {
 				t.Fatal("no X-Request-ID on the response")
+			}
+			for _, h := range []string{"X-Request-ID", "traceparent"} {
+				if v := resp.Header.Values(h); len(v) > 1 {
+					t.Fatalf("%s sent %d times: %q", h, len(v), v)
+				}
 			}
 			if tt.wantCode != "" {
 				if got := errorCode(t, body); got != tt.wantCode {

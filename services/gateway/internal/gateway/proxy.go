@@ -147,6 +147,11 @@ func newProxy(transport http.RoundTripper, log *slog.Logger, upstreamErrors *pro
 				}
 			}
 			h.Del("X-Instant-Identity")
+			// The gateway answered the client with its own request id and trace context
+			// before proxying; the upstream's copies (the same request id, a child span)
+			// would be added beside them as second values.
+			h.Del(web.HeaderRequestID)
+			h.Del(web.HeaderTraceparent)
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {

@@ -49,13 +49,23 @@ func (r row) post() (post.Post, error) {
 		LikeCount: r.LikeCount, CommentCount: r.CommentCount,
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 	}
-	if err := json.Unmarshal([]byte(r.Hashtags), &p.Hashtags); err != nil {
+	if err := unmarshalList(r.Hashtags, &p.Hashtags); err != nil {
 		return post.Post{}, fmt.Errorf("post %s: hashtags: %w", r.ID, err)
 	}
-	if err := json.Unmarshal([]byte(r.Mentions), &p.Mentions); err != nil {
+	if err := unmarshalList(r.Mentions, &p.Mentions); err != nil {
 		return post.Post{}, fmt.Errorf("post %s: mentions: %w", r.ID, err)
 	}
 	return p, nil
+}
+
+// unmarshalList decodes a JSON array of strings; most posts have no tags or mentions, so
+// the empty array skips the decoder.
+func unmarshalList(s string, into *[]string) error {
+	if s == "[]" {
+		*into = []string{}
+		return nil
+	}
+	return json.Unmarshal([]byte(s), into)
 }
 
 func toRow(p post.Post) (row, error) {
@@ -162,14 +172,38 @@ func (s *Store) find(tx *gorm.DB, id string, lock bool) (post.Post, error) {
 	if lock && s.dialect == database.Postgres {
 		q += ` FOR UPDATE`
 	}
-	var rows []row
-	if err := tx.Raw(q, id).Scan(&rows).Error; err != nil {
+	posts, err := scanPosts(tx, q, id)
+	if err != nil {
 		return post.Post{}, err
 	}
-	if len(rows) == 0 {
+	if len(posts) == 0 {
 		return post.Post{}, gorm.ErrRecordNotFound
 	}
-	return rows[0].post()
+	return posts[0], nil
+}
+
+// scanPosts runs a query selecting columns and reads its rows. It scans each row's
+// fields by hand: gorm's reflective Scan was a fifth of the service's CPU on a page read.
+func scanPosts(tx *gorm.DB, query string, args ...any) ([]post.Post, error) {
+	rows, err := tx.Raw(query, args...).Rows()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []post.Post
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.ID, &r.UserID, &r.Username, &r.Caption, &r.ImageKey, &r.Hashtags, &r.Mentions,
+			&r.LikeCount, &r.CommentCount, &r.CreatedAt, &r.UpdatedAt); err != nil {
+			return nil, err
+		}
+		p, err := r.post()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
 }
 
 // Update changes a post as change says, with its post.updated event, and replaces its
@@ -252,17 +286,9 @@ func (s *Store) Delete(ctx context.Context, id string, check func(post.Post) err
 // List returns a page of posts, newest first.
 func (s *Store) List(ctx context.Context, q post.ListQuery) ([]post.Post, error) {
 	query, args := listSQL(q)
-	var rows []row
-	if err := s.db.WithContext(ctx).Raw(query, args...).Scan(&rows).Error; err != nil {
+	out, err := scanPosts(s.db.WithContext(ctx), query, args...)
+	if err != nil {
 		return nil, fmt.Errorf("list posts: %w", translate(err))
-	}
-	out := make([]post.Post, 0, len(rows))
-	for _, r := range rows {
-		p, err := r.post()
-		if err != nil {
-			return nil, fmt.Errorf("list posts: %w", err)
-		}
-		out = append(out, p)
 	}
 	return out, nil
 }

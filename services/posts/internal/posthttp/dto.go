@@ -1,8 +1,7 @@
 package posthttp
 
 import (
-	"time"
-
+	"instant/platform/web"
 	"instant/services/posts/internal/post"
 )
 
@@ -32,19 +31,20 @@ func success(data any) envelope { return envelope{Success: true, Data: data} }
 
 // postJSON is a post as clients see it. post_id repeats id for the original client.
 type postJSON struct {
-	PostID       string    `json:"post_id"`
-	ID           string    `json:"id"`
-	UserID       string    `json:"user_id"`
-	Username     string    `json:"username"`
-	Caption      string    `json:"caption"`
-	ImageKey     string    `json:"image_key"`
-	ImageURL     string    `json:"image_url"`
-	Hashtags     []string  `json:"hashtags"`
-	Mentions     []string  `json:"mentions"`
-	LikeCount    int64     `json:"like_count"`
-	CommentCount int64     `json:"comment_count"`
-	CreatedAt    time.Time `json:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	PostID       string   `json:"post_id"`
+	ID           string   `json:"id"`
+	UserID       string   `json:"user_id"`
+	Username     string   `json:"username"`
+	Caption      string   `json:"caption"`
+	ImageKey     string   `json:"image_key"`
+	ImageURL     string   `json:"image_url"`
+	Hashtags     []string `json:"hashtags"`
+	Mentions     []string `json:"mentions"`
+	LikeCount    int64    `json:"like_count"`
+	CommentCount int64    `json:"comment_count"`
+	// Formatted by web.Timestamp: the bytes time.Time would encode to, for less work.
+	CreatedAt string `json:"created_at"`
+	UpdatedAt string `json:"updated_at"`
 }
 
 func toJSON(p post.Post) postJSON {
@@ -53,7 +53,7 @@ func toJSON(p post.Post) postJSON {
 		ImageKey: p.ImageKey, ImageURL: post.ImageURL(p.ImageKey),
 		Hashtags: orEmpty(p.Hashtags), Mentions: orEmpty(p.Mentions),
 		LikeCount: p.LikeCount, CommentCount: p.CommentCount,
-		CreatedAt: p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC(),
+		CreatedAt: web.Timestamp(p.CreatedAt), UpdatedAt: web.Timestamp(p.UpdatedAt),
 	}
 }
 
