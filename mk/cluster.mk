@@ -7,6 +7,9 @@
 
 # The services delivered to Kubernetes: those with a chart (charts/<name>).
 DEPLOY_SERVICES ?= $(filter $(notdir $(wildcard charts/*)),$(SERVICES))
+# Tools the umbrella chart can run beside them (tools/<name>/Dockerfile): the load
+# generator, off unless `loadgen.enabled`; built anyway so that turning it on needs no build.
+DEPLOY_TOOLS ?= loadgen
 
 KIND_CLUSTER   ?= instant
 NAMESPACE      ?= instant
@@ -53,18 +56,23 @@ cluster-deps: ## namespaces, Strimzi and Consul (RKE2: CONSUL_VALUES=k8s/consul/
 		-f k8s/consul/values-common.yaml -f $(CONSUL_VALUES) --wait --timeout 15m
 	$(KUBECTL) apply -f k8s/consul/mesh.yaml
 
-images: ## build every delivered service's image as $(IMAGE_REGISTRY)/<service>:$(IMAGE_TAG)
+images: ## build every delivered service's image and the load generator's as $(IMAGE_REGISTRY)/<name>:$(IMAGE_TAG)
 	@set -e; for s in $(DEPLOY_SERVICES); do \
 		echo "== $(IMAGE_REGISTRY)/$$s:$(IMAGE_TAG)"; \
 		$(DOCKER) build -f services/$$s/Dockerfile --build-arg VERSION=$(VERSION) \
 			-t $(IMAGE_REGISTRY)/$$s:$(IMAGE_TAG) . ; \
+	done; \
+	for s in $(DEPLOY_TOOLS); do \
+		echo "== $(IMAGE_REGISTRY)/$$s:$(IMAGE_TAG)"; \
+		$(DOCKER) build -f tools/$$s/Dockerfile --build-arg VERSION=$(VERSION) \
+			-t $(IMAGE_REGISTRY)/$$s:$(IMAGE_TAG) . ; \
 	done
 
 images-push: ## push the images to $(IMAGE_REGISTRY) (RKE2)
-	@set -e; for s in $(DEPLOY_SERVICES); do $(DOCKER) push $(IMAGE_REGISTRY)/$$s:$(IMAGE_TAG); done
+	@set -e; for s in $(DEPLOY_SERVICES) $(DEPLOY_TOOLS); do $(DOCKER) push $(IMAGE_REGISTRY)/$$s:$(IMAGE_TAG); done
 
 kind-load: ## copy the images onto the kind node (no registry needed)
-	$(KIND) load docker-image --name $(KIND_CLUSTER) $(foreach s,$(DEPLOY_SERVICES),$(IMAGE_REGISTRY)/$(s):$(IMAGE_TAG))
+	$(KIND) load docker-image --name $(KIND_CLUSTER) $(foreach s,$(DEPLOY_SERVICES) $(DEPLOY_TOOLS),$(IMAGE_REGISTRY)/$(s):$(IMAGE_TAG))
 
 charts-deps: ## helm dependency update for the charts (file:// dependencies, offline)
 	@set -e; for c in $(DEPLOY_SERVICES) instant; do \

@@ -115,7 +115,8 @@ func TestHelmTestHook(t *testing.T) {
 	}
 }
 
-// TestNotes: NOTES.txt tells how to reach the gateway and the inbox.
+// TestNotes: NOTES.txt tells how to reach the gateway and the inbox, and how to watch
+// the load generator when it runs.
 func TestNotes(t *testing.T) {
 	for _, r := range allRenderings(t) {
 		if !r.Case.Umbrella {
@@ -129,6 +130,12 @@ func TestNotes(t *testing.T) {
 			}
 			if r.value("devStores.enabled", false) == true && !strings.Contains(r.Notes, "/api/v1/search") {
 				t.Error("NOTES.txt does not say how to read codes from the dev inbox")
+			}
+			switch lg, shown := r.value("loadgen.enabled", false) == true, strings.Contains(r.Notes, "logs -f deploy/instant-loadgen"); {
+			case lg && !shown:
+				t.Error("NOTES.txt does not say how to watch the load generator")
+			case !lg && shown:
+				t.Error("NOTES.txt shows the load generator, which is off")
 			}
 		})
 	}

@@ -29,8 +29,8 @@ var explained = []struct {
 	Why           string
 }{
 	{
-		"container-image-pull-policy", `^(Deployment|Job)/{service}(-migrate)?$`, regexp.MustCompile(`values-kind\.yaml`),
-		"kind: `make kind-load` copies instant's images onto the node and there is no registry to pull from, so they use IfNotPresent (pinned tags, so never stale). Every other image, and every image elsewhere, is pulled Always.",
+		"container-image-pull-policy", `^(Deployment|Job)/({service}(-migrate)?|instant-loadgen)$`, regexp.MustCompile(`values-kind\.yaml`),
+		"kind: `make kind-load` copies instant's images (the services' and the load generator's) onto the node and there is no registry to pull from, so they use IfNotPresent (pinned tags, so never stale). Every other image, and every image elsewhere, is pulled Always.",
 	},
 	{
 		"service-targets-pod", `^Service/instant-api-gateway-nodeport$`, regexp.MustCompile(`.`),

@@ -21,6 +21,9 @@ func TestSchemaRejectsTypos(t *testing.T) {
 		"wrong type":     "gateway:\n  replicaCount: two\n",
 		"env name":       "email:\n  env:\n    smtp_host: x\n",
 		"secret ref key": "auth:\n  secretEnv:\n    DATABASE_URL:\n      existingSecrt: x\n",
+		"loadgen key":    "loadgen:\n  rat: 5\n",
+		"loadgen value":  "loadgen:\n  workload: mixd\n",
+		"loadgen latest": "loadgen:\n  image:\n    tag: latest\n",
 	}
 	for name, values := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -82,6 +85,8 @@ func TestChartRefusesBadCombinations(t *testing.T) {
 		"ingress into the mesh without the API gateway":  {"charts/instant/values-rke2.yaml", "apiGateway:\n  enabled: false\n", "apiGateway"},
 		"a variable the chart owns":                      {"", "gateway:\n  env:\n    HTTP_ADDR: \":9999\"\n", "ports"},
 		"a variable set twice":                           {"", "auth:\n  env:\n    DATABASE_URL: sqlite:x\n", "both env and secretEnv"},
+		"loadgen without an inbox":                       {"", "loadgen:\n  enabled: true\n", "loadgen.inboxURL"},
+		"loadgen into the mesh without the API gateway":  {"charts/instant/values-kind.yaml", "apiGateway:\n  enabled: false\nloadgen:\n  enabled: true\n", "loadgen.baseURL"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

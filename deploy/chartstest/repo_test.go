@@ -89,7 +89,7 @@ func TestEveryServiceIsDelivered(t *testing.T) {
 			if _, ok := uschema["properties"].(map[string]any)[s]; !ok {
 				t.Errorf("charts/instant/values.schema.json does not allow %s", s)
 			}
-			checkSkaffoldArtifact(t, sk, s)
+			checkSkaffoldArtifact(t, sk, s, "services/"+s+"/Dockerfile")
 		})
 	}
 	for _, d := range umbrella.Dependencies {
@@ -168,7 +168,9 @@ func readSkaffold(t testing.TB) skaffoldConfig {
 	return c
 }
 
-func checkSkaffoldArtifact(t *testing.T, c skaffoldConfig, s string) {
+// checkSkaffoldArtifact: skaffold builds instant/<s> from dockerfile with the
+// repository root as context, and the release takes <s>.image.repository and tag from it.
+func checkSkaffoldArtifact(t *testing.T, c skaffoldConfig, s, dockerfile string) {
 	t.Helper()
 	image := "instant/" + s
 	found := false
@@ -177,8 +179,8 @@ func checkSkaffoldArtifact(t *testing.T, c skaffoldConfig, s string) {
 			continue
 		}
 		found = true
-		if a.Context != "." || a.Docker.Dockerfile != "services/"+s+"/Dockerfile" {
-			t.Errorf("skaffold artifact %s: context %q dockerfile %q, want . and services/%s/Dockerfile", image, a.Context, a.Docker.Dockerfile, s)
+		if a.Context != "." || a.Docker.Dockerfile != dockerfile {
+			t.Errorf("skaffold artifact %s: context %q dockerfile %q, want . and %s", image, a.Context, a.Docker.Dockerfile, dockerfile)
 		}
 		if a.Docker.BuildArgs["VERSION"] == "" {
 			t.Errorf("skaffold artifact %s: no VERSION build arg", image)

@@ -25,6 +25,9 @@ import (
 	"instant/tools/loadgen/internal/seed"
 )
 
+// version is stamped at build time (-X main.version=...).
+var version = "dev"
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -140,6 +143,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer client.Close()
 
+	if *forever {
+		model := fmt.Sprintf("%g operations/s", *rate)
+		if *concurrency > 0 {
+			model = fmt.Sprintf("%d users (closed model)", *concurrency)
+		}
+		fmt.Fprintf(stdout, "loadgen %s: %s at %s in rounds of %s against %s\n", version, *workload, model, *duration, *base)
+	}
 	var live *liveness
 	if *listen != "" {
 		live = newLiveness()

@@ -39,7 +39,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- toJson $out -}}
 {{- end -}}
 
-{{/* Where a client reaches instant from inside the cluster (the helm test). */}}
+{{/* Where a client reaches instant from inside the cluster (the helm test; the load generator by default). */}}
 {{- define "instant.clientBaseURL" -}}
 {{- if .Values.tests.baseURL -}}
 {{- .Values.tests.baseURL -}}
@@ -50,7 +50,7 @@ http://gateway:8080
 {{- end -}}
 {{- end -}}
 
-{{/* The dev SMTP sink's HTTP API, if any. */}}
+{{/* The dev SMTP sink's HTTP API, if any (the helm test; the load generator by default). */}}
 {{- define "instant.inboxURL" -}}
 {{- if .Values.tests.inboxURL -}}
 {{- .Values.tests.inboxURL -}}
@@ -59,7 +59,19 @@ http://instant-mailpit:8025
 {{- end -}}
 {{- end -}}
 
-{{/* Restricted pod security, for the chart's own pods (dev stores, tests). */}}
+{{/*
+Where a client inside the cluster connects for the S3 store that presigned URLs name
+(files' S3_PUBLIC_ENDPOINT, the address outside the cluster): the in-chart store's
+Service, keeping the URL as signed (the host is part of the signature); empty: the
+URL's own host. Used by the helm test and the load generator.
+*/}}
+{{- define "instant.s3ConnectTo" -}}
+{{- if and .Values.devStores.enabled .Values.devStores.s3.enabled -}}
+instant-s3:7070
+{{- end -}}
+{{- end -}}
+
+{{/* Restricted pod security, for the chart's own pods (dev stores, tests, load generator). */}}
 {{- define "instant.podSecurityContext" -}}
 runAsNonRoot: true
 runAsUser: 65532
