@@ -198,7 +198,7 @@ func (s Stats) ServerErrors() int64 {
 // WriteTable prints the report for a person.
 func (rep Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	load := fmt.Sprintf("%g operations/s (open model)", rep.Rate)
+	load := fmt.Sprintf("%.1f operations/s (open model)", rep.Rate)
 	if rep.Model == "closed" {
 		load = fmt.Sprintf("%d connections (closed model)", rep.Concurrency)
 	}
