@@ -82,9 +82,10 @@ type Store interface {
 	AddComment(ctx context.Context, m Mark, id, postID, userID string) error
 	RemoveComment(ctx context.Context, m Mark, id, postID string) error
 
-	// PendingTasks returns up to limit queued tasks, oldest first; FinishTask removes one.
+	// PendingTasks returns up to limit queued tasks, oldest first; FinishTasks removes
+	// those that ran.
 	PendingTasks(ctx context.Context, limit int) ([]Task, error)
-	FinishTask(ctx context.Context, seq int64) error
+	FinishTasks(ctx context.Context, seqs []int64) error
 
 	// PostRef finds a post's place and author; found is false for an unknown post.
 	PostRef(ctx context.Context, id string) (ref Ref, author string, found bool, err error)

@@ -2,6 +2,7 @@ package feed
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -146,7 +147,9 @@ func (p *Projector) Run(ctx context.Context, retry time.Duration) {
 const drainBatch = 100
 
 // Drain runs the queued tasks in order until the queue is empty or one fails; it
-// returns that failure, and the failed task stays queued.
+// returns that failure, and the failed task stays queued. The tasks that ran are removed
+// a batch at a time; every task is idempotent (timeline writes and removals), so a crash
+// before the removal only runs them again.
 func (p *Projector) Drain(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -158,14 +161,21 @@ func (p *Projector) Drain(ctx context.Context) error {
 		if len(tasks) == 0 {
 			return nil
 		}
+		done := make([]int64, 0, len(tasks))
+		var runErr error
 		for _, t := range tasks {
 			if err := p.run(ctx, t); err != nil {
 				p.metrics.taskFailures.Inc()
-				return fmt.Errorf("timeline task %s (event %s): %w", t.Kind, t.EventID, err)
+				runErr = fmt.Errorf("timeline task %s (event %s): %w", t.Kind, t.EventID, err)
+				break
 			}
-			if err := p.store.FinishTask(ctx, t.Seq); err != nil {
-				return fmt.Errorf("finish timeline task: %w", err)
-			}
+			done = append(done, t.Seq)
+		}
+		if err := p.store.FinishTasks(ctx, done); err != nil {
+			return errors.Join(runErr, fmt.Errorf("finish timeline tasks: %w", err))
+		}
+		if runErr != nil {
+			return runErr
 		}
 	}
 }
