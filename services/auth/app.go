@@ -91,7 +91,7 @@ func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *a
 		return nil, err
 	}
 	svc := user.NewService(
-		userdb.New(a.db, cfg.UserEventsTopic, relay.Notify),
+		userdb.New(a.db, cfg.UserEventsTopic, cfg.EmailTopic, relay.Notify),
 		coderedis.New(a.rdb, cfg.CodeKey(), user.CodeTTL, user.MaxCodeAttempts),
 		userevents.NewMailer(a.producer, cfg.EmailTopic, cfg.EmailPublishTimeout),
 		session.NewStore(a.rdb, cfg.SessionIdleTimeout, cfg.SessionLifetime),

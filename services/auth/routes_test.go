@@ -13,6 +13,7 @@ import (
 	"instant/platform/identity"
 	"instant/platform/session"
 	"instant/platform/testenv"
+	"instant/services/auth/internal/user"
 )
 
 // routeCase is one request and the status it must get. run prepares what the request
@@ -460,6 +461,11 @@ func routeCases() []routeCase {
 				decode(t, v, &login)
 				if login.User["id"] != a.ID {
 					t.Fatal("the new address does not sign in to the account")
+				}
+				// The old address is told, with the new one masked.
+				notice := h.mailed(t, a.Email, "email_changed")
+				if notice.Params["new_email"] != user.MaskEmail(to) || !strings.Contains(notice.Params["new_email"], "***@") {
+					t.Fatalf("notice params = %v", notice.Params)
 				}
 			}
 		}},

@@ -25,8 +25,10 @@ type Store interface {
 	// SetUsername renames the account and records user.updated; renaming to the current
 	// name changes nothing and records nothing.
 	SetUsername(ctx context.Context, id, username string) (User, error)
-	// SetEmail changes the address. Emails never travel in events, so nothing is recorded.
-	SetEmail(ctx context.Context, id, email string, confirm Confirm) (User, error)
+	// SetEmail changes the address and, in the same transaction, queues notice(the
+	// account as it was) for the email service, so the mail to the old address goes out
+	// exactly when the change commits. Emails never travel in user.* events.
+	SetEmail(ctx context.Context, id, email string, notice func(before User) Email, confirm Confirm) (User, error)
 	// Delete removes the account and records user.deleted.
 	Delete(ctx context.Context, id string, confirm Confirm) error
 }
@@ -68,6 +70,8 @@ const (
 	TemplateLoginCode       = "login_code"
 	TemplateDeleteCode      = "delete_code"
 	TemplateEmailChangeCode = "email_change_code"
+	// TemplateEmailChanged tells the old address that the account moved to another one.
+	TemplateEmailChanged = "email_changed"
 )
 
 // Email is a request to send one templated message.

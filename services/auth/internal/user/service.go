@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Service holds the use cases of accounts and sign-in. Callers pass the verified id of
@@ -227,7 +229,9 @@ func (s *Service) ConfirmEmailChange(ctx context.Context, actor, id, code string
 	if err != nil {
 		return User{}, fmt.Errorf("confirm email change: %w", err)
 	}
-	u, err := s.store.SetEmail(ctx, id, email, func(ctx context.Context) error {
+	u, err := s.store.SetEmail(ctx, id, email, func(before User) Email {
+		return emailChangedNotice(before, email)
+	}, func(ctx context.Context) error {
 		taken, err := s.codes.Take(ctx, PurposeChangeEmail, id, code)
 		if err == nil && taken != email {
 			err = ErrCodeExpired // replaced by a code for another address since the check
@@ -239,6 +243,26 @@ func (s *Service) ConfirmEmailChange(ctx context.Context, actor, id, code string
 		return User{}, fmt.Errorf("confirm email change: %w", err)
 	}
 	return u, nil
+}
+
+// emailChangedNotice is the mail the previous address gets when the account moves: the
+// owner learns of a change they did not make while their mailbox still hears from us.
+// The new address is masked, so a mailbox that is no longer theirs learns little.
+func emailChangedNotice(before User, newEmail string) Email {
+	return Email{To: before.Email, Template: TemplateEmailChanged, Params: map[string]string{
+		"username": before.Username, "new_email": MaskEmail(newEmail),
+	}}
+}
+
+// MaskEmail shortens an address to its first character and its domain:
+// "alice@example.com" → "a***@example.com".
+func MaskEmail(addr string) string {
+	at := strings.LastIndexByte(addr, '@')
+	if at <= 0 {
+		return "***"
+	}
+	first, _ := utf8.DecodeRuneInString(addr)
+	return string(first) + "***" + addr[at:]
 }
 
 // RequestDeletion sends a delete-account code to the account's address.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"instant/platform/database"
 	"instant/platform/events"
@@ -34,18 +35,20 @@ func (r row) user() user.User {
 
 // Store implements user.Store.
 type Store struct {
-	db     *gorm.DB
-	topic  string
-	notify func()
+	db         *gorm.DB
+	topic      string
+	emailTopic string
+	notify     func()
 }
 
-// New returns a Store writing user.* events for topic; notify (the outbox relay's
+// New returns a Store writing user.* events for topic and the email requests a change
+// queues (the notice of an address change) for emailTopic; notify (the outbox relay's
 // Notify, or nil) is called after each commit that enqueued one.
-func New(db *gorm.DB, topic string, notify func()) *Store {
+func New(db *gorm.DB, topic, emailTopic string, notify func()) *Store {
 	if notify == nil {
 		notify = func() {}
 	}
-	return &Store{db: db, topic: topic, notify: notify}
+	return &Store{db: db, topic: topic, emailTopic: emailTopic, notify: notify}
 }
 
 var _ user.Store = (*Store)(nil)
@@ -150,18 +153,35 @@ func (s *Store) SetUsername(ctx context.Context, id, username string) (user.User
 }
 
 // SetEmail moves the account to email. Nothing is recorded: emails stay in auth.
-func (s *Store) SetEmail(ctx context.Context, id, email string, confirm user.Confirm) (user.User, error) {
+func (s *Store) SetEmail(ctx context.Context, id, email string, notice func(before user.User) user.Email, confirm user.Confirm) (user.User, error) {
 	var r row
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// The row as it was, locked on PostgreSQL (SQLite's single writer already
+		// serialises), so the notice goes to the address this change replaces.
+		var before row
+		q := tx.Where("id = ?", id)
+		if database.Dialect(tx) == database.Postgres {
+			q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+		}
+		if err := q.Take(&before).Error; err != nil {
+			return err
+		}
 		res := tx.Model(&row{}).Where("id = ?", id).Updates(map[string]any{"email": email, "updated_at": now()})
 		if res.Error != nil {
 			return res.Error
 		}
-		if res.RowsAffected == 0 {
-			return gorm.ErrRecordNotFound
-		}
 		if err := tx.Where("id = ?", id).Take(&r).Error; err != nil {
 			return err
+		}
+		if notice != nil && before.Email != email {
+			m := notice(before.user())
+			e, err := userevents.EmailRequested(m)
+			if err != nil {
+				return err
+			}
+			if err := events.Enqueue(tx, s.emailTopic, e); err != nil {
+				return err
+			}
 		}
 		return confirmIn(ctx, confirm)
 	})
@@ -171,6 +191,7 @@ func (s *Store) SetEmail(ctx context.Context, id, email string, confirm user.Con
 	if err != nil {
 		return user.User{}, fmt.Errorf("set email: %w", translate(err))
 	}
+	s.notify()
 	return r.user(), nil
 }
 

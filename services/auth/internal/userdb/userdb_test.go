@@ -17,7 +17,10 @@ import (
 	"instant/services/auth/internal/user"
 )
 
-const topic = "user.events"
+const (
+	topic      = "user.events"
+	emailTopic = "email.requests"
+)
 
 // open returns a migrated store on a fresh database of the named dialect.
 func open(t *testing.T, dialect string) (*Store, *gorm.DB, *int) {
@@ -38,7 +41,7 @@ func open(t *testing.T, dialect string) (*Store, *gorm.DB, *int) {
 		t.Fatal(err)
 	}
 	notified := new(int)
-	return New(db, topic, func() { *notified++ }), db, notified
+	return New(db, topic, emailTopic, func() { *notified++ }), db, notified
 }
 
 func newUser(t *testing.T, name, email string) user.User {
@@ -69,8 +72,8 @@ func outbox(t *testing.T, db *gorm.DB) []outboxEvent {
 	}
 	var out []outboxEvent
 	for _, r := range rows {
-		if r.Topic != topic {
-			t.Fatalf("event on topic %q, want %q", r.Topic, topic)
+		if r.Topic != topic && r.Topic != emailTopic {
+			t.Fatalf("event on topic %q, want %q or %q", r.Topic, topic, emailTopic)
 		}
 		var e outboxEvent
 		if err := json.Unmarshal([]byte(r.Payload), &e); err != nil {
@@ -191,22 +194,44 @@ func TestStore(t *testing.T) {
 		}},
 		{"set_email", func(t *testing.T, s *Store, db *gorm.DB, _ *int) {
 			u := mustCreate(t, s, newUser(t, "alice", "alice@example.com"))
-			got, err := s.SetEmail(ctx, u.ID, "new@example.com", nil)
+			var before user.User
+			got, err := s.SetEmail(ctx, u.ID, "new@example.com", func(b user.User) user.Email {
+				before = b
+				return user.Email{To: b.Email, Template: "email_changed", Params: map[string]string{"new_email": "n***@example.com"}}
+			}, nil)
 			if err != nil || got.Email != "new@example.com" {
 				t.Fatalf("set email = %+v, %v", got, err)
+			}
+			if before.Email != "alice@example.com" || before.ID != u.ID {
+				t.Fatalf("the notice was built from %+v, want the account before the change", before)
 			}
 			if _, err := s.ByEmail(ctx, "new@example.com"); err != nil {
 				t.Fatal(err)
 			}
-			if n := len(outbox(t, db)); n != 1 {
-				t.Fatalf("%d events, want no event for an email change", n)
+			// No user.* event (emails never travel in them); the notice to the old address,
+			// queued for the email topic in the change's transaction.
+			ev := outbox(t, db)
+			if len(ev) != 2 || ev[1].Type != "email.requested" || ev[1].Key != "alice@example.com" ||
+				ev[1].Data["to"] != "alice@example.com" || ev[1].Data["template"] != "email_changed" {
+				t.Fatalf("outbox = %+v, want user.created then the notice to the old address", ev)
+			}
+			var topics []string
+			if err := db.Raw(`SELECT topic FROM outbox ORDER BY seq`).Scan(&topics).Error; err != nil {
+				t.Fatal(err)
+			}
+			if topics[1] != emailTopic {
+				t.Fatalf("notice queued for %q, want %q", topics[1], emailTopic)
 			}
 		}},
-		{"set_email_taken", func(t *testing.T, s *Store, _ *gorm.DB, _ *int) {
+		{"set_email_taken", func(t *testing.T, s *Store, db *gorm.DB, _ *int) {
 			mustCreate(t, s, newUser(t, "alice", "alice@example.com"))
 			b := mustCreate(t, s, newUser(t, "bob", "bob@example.com"))
-			if _, err := s.SetEmail(ctx, b.ID, "alice@example.com", nil); !errors.Is(err, user.ErrEmailTaken) {
+			notice := func(b user.User) user.Email { return user.Email{To: b.Email, Template: "email_changed"} }
+			if _, err := s.SetEmail(ctx, b.ID, "alice@example.com", notice, nil); !errors.Is(err, user.ErrEmailTaken) {
 				t.Fatalf("set email = %v, want ErrEmailTaken", err)
+			}
+			if n := len(outbox(t, db)); n != 2 {
+				t.Fatalf("%d events, want the two sign-ups only: a refused change sends no notice", n)
 			}
 		}},
 		{"delete", func(t *testing.T, s *Store, db *gorm.DB, _ *int) {
@@ -269,7 +294,7 @@ func TestUnavailable(t *testing.T) {
 	if err := database.Migrate(ctx, db, "auth", Migrations()); err != nil {
 		t.Fatal(err)
 	}
-	s := New(db, topic, nil)
+	s := New(db, topic, emailTopic, nil)
 	if _, err := s.ByEmail(ctx, "a@example.com"); !errors.Is(err, user.ErrNotFound) {
 		t.Fatalf("before the cut: %v", err)
 	}

@@ -73,10 +73,16 @@ func NewMailer(p *events.Producer, topic string, timeout time.Duration) *Mailer 
 
 var _ user.Mailer = (*Mailer)(nil)
 
-// Send publishes an email.requested envelope keyed by the recipient, so one address's
-// mails stay in order.
+// EmailRequested is the email.requested envelope of e, keyed by the recipient, so one
+// address's mails stay in order. Mailer publishes it; the store queues it in the outbox
+// when the mail belongs to a change (the notice of an address change).
+func EmailRequested(e user.Email) (events.Envelope, error) {
+	return events.NewEnvelope(TypeEmailRequested, Producer, e.To, EmailData{To: e.To, Template: e.Template, Params: e.Params})
+}
+
+// Send publishes e's email.requested envelope.
 func (m *Mailer) Send(ctx context.Context, e user.Email) error {
-	env, err := events.NewEnvelope(TypeEmailRequested, Producer, e.To, EmailData{To: e.To, Template: e.Template, Params: e.Params})
+	env, err := EmailRequested(e)
 	if err != nil {
 		return fmt.Errorf("send email: %w", err)
 	}

@@ -37,13 +37,22 @@ const (
 	TemplateLoginCode       = "login_code"
 	TemplateDeleteCode      = "delete_code"
 	TemplateEmailChangeCode = "email_change_code"
+	// TemplateEmailChanged tells an account's previous address that the account moved
+	// to another one; it carries no code.
+	TemplateEmailChanged = "email_changed"
 )
+
+// withCode reports whether a template delivers a one-time code.
+func withCode(template string) bool { return template != TemplateEmailChanged }
 
 // Params are the values a template may show.
 type Params struct {
 	Code       string `json:"code"`
 	TTLMinutes string `json:"ttl_minutes"`
 	Username   string `json:"username"`
+	// NewEmail is the address an account moved to, masked by the producer
+	// ("a***@example.com"), for the email_changed notice.
+	NewEmail string `json:"new_email"`
 }
 
 // Request is one email to send: the payload of an email.requested event plus the event's
@@ -77,8 +86,18 @@ func (r Request) Validate() error {
 	}
 	// The code goes into the subject line: alphanumerics only, so no header can be
 	// smuggled in through it whatever the mail library does about folding.
-	if r.Params.Code == "" || len(r.Params.Code) > maxCodeLen || !isAlnum(r.Params.Code) {
-		return fmt.Errorf("%w: code must be 1-%d letters or digits", ErrInvalidRequest, maxCodeLen)
+	if withCode(r.Template) {
+		if r.Params.Code == "" || len(r.Params.Code) > maxCodeLen || !isAlnum(r.Params.Code) {
+			return fmt.Errorf("%w: code must be 1-%d letters or digits", ErrInvalidRequest, maxCodeLen)
+		}
+	} else if r.Params.Code != "" {
+		return fmt.Errorf("%w: %s carries no code", ErrInvalidRequest, r.Template)
+	}
+	if r.Template == TemplateEmailChanged {
+		n := r.Params.NewEmail
+		if n == "" || len(n) > maxAddressLen || !strings.Contains(n, "@") || !utf8.ValidString(n) || hasControl(n) {
+			return fmt.Errorf("%w: new_email must be an address", ErrInvalidRequest)
+		}
 	}
 	if t := r.Params.TTLMinutes; t != "" && (len(t) > maxTTLDigits || !isDigits(t)) {
 		return fmt.Errorf("%w: ttl_minutes must be a number", ErrInvalidRequest)

@@ -58,6 +58,15 @@ func TestRender(t *testing.T) {
 			htmlHas:    []string{"use this address", ">123456</p>"},
 		},
 		{
+			name:       "email_changed",
+			req:        request(mail.TemplateEmailChanged, mail.Params{Username: "alice", NewEmail: "n***@example.com"}),
+			subject:    "email address of your instant account was changed",
+			textHas:    []string{"Hi alice,", "changed to n***@example.com", "If you did not"},
+			textHasNot: []string{"code:", "<no value>"},
+			htmlHas:    []string{"Hi alice,", "<b>n***@example.com</b>", "If you did not"},
+			htmlHasNot: []string{"letter-spacing:4px", "works once", "<no value>"},
+		},
+		{
 			name:       "login_code_new_user_without_username_or_ttl",
 			req:        request(mail.TemplateLoginCode, mail.Params{Code: "654321"}),
 			subject:    "654321",
@@ -135,6 +144,9 @@ func TestRenderRefuses(t *testing.T) {
 		{"ttl_not_a_number", request(mail.TemplateLoginCode, mail.Params{Code: "1", TTLMinutes: "ten"}), mail.ErrInvalidRequest},
 		{"username_with_newline", request(mail.TemplateLoginCode, mail.Params{Code: "1", Username: "a\nb"}), mail.ErrInvalidRequest},
 		{"username_too_long", request(mail.TemplateLoginCode, mail.Params{Code: "1", Username: strings.Repeat("a", 65)}), mail.ErrInvalidRequest},
+		{"notice_without_new_email", request(mail.TemplateEmailChanged, mail.Params{Username: "alice"}), mail.ErrInvalidRequest},
+		{"notice_new_email_with_newline", request(mail.TemplateEmailChanged, mail.Params{NewEmail: "a***@x\r\nBcc: y@x"}), mail.ErrInvalidRequest},
+		{"notice_with_a_code", request(mail.TemplateEmailChanged, mail.Params{Code: "123456", NewEmail: "a***@x"}), mail.ErrInvalidRequest},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -19,7 +19,7 @@ var templateFS embed.FS
 // Names lists the templates the service has. A request for any other name is dead on
 // arrival; the list is also what keeps metric labels bounded.
 func Names() []string {
-	return []string{TemplateLoginCode, TemplateDeleteCode, TemplateEmailChangeCode}
+	return []string{TemplateLoginCode, TemplateDeleteCode, TemplateEmailChangeCode, TemplateEmailChanged}
 }
 
 // Known reports whether name is one of the service's templates.
