@@ -34,8 +34,10 @@ type Post struct {
 var (
 	ErrNotFound     = errors.New("comment not found")
 	ErrPostNotFound = errors.New("post not found")
-	ErrInvalidID    = errors.New("malformed id")
-	ErrForbidden    = errors.New("not allowed to change this comment")
+	// ErrAccountDeleted: the acting account was deleted while its request was in flight.
+	ErrAccountDeleted = errors.New("account deleted")
+	ErrInvalidID      = errors.New("malformed id")
+	ErrForbidden      = errors.New("not allowed to change this comment")
 	// ErrUnavailable marks a failure of a dependency (the database, the posts service):
 	// the request may succeed later, so it answers 503 rather than 500.
 	ErrUnavailable = errors.New("dependency unavailable")

@@ -13,6 +13,7 @@ import (
 
 	"instant/platform/database"
 	"instant/platform/events"
+	"instant/platform/tombstone"
 	"instant/services/comments/internal/comment"
 )
 
@@ -102,6 +103,11 @@ var _ comment.Store = (*Store)(nil)
 // Create inserts c and its comment.created event.
 func (s *Store) Create(ctx context.Context, c comment.Comment) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// A comment on a post (or by an account) whose deletion this service has heard of
+		// is refused, and one in flight holds the deletion's purge off until it commits.
+		if err := tombstone.Guard(tx, tombstone.Post(c.PostID), tombstone.User(c.UserID)); err != nil {
+			return err
+		}
 		if err := tx.Exec(sqlInsert, c.ID, c.PostID, c.UserID, c.Body, c.CreatedAt.UTC(), c.UpdatedAt.UTC()).Error; err != nil {
 			return err
 		}
@@ -184,6 +190,9 @@ func (s *Store) Delete(ctx context.Context, c comment.Comment) error {
 // deletes what is still there, so running it twice deletes nothing twice. It returns
 // how many comments it deleted, also when it fails partway.
 func (s *Store) PurgePost(ctx context.Context, consumer, eventID, postID string, batch int) (int, error) {
+	if err := tombstone.Bury(ctx, s.db, tombstone.Post(postID)); err != nil {
+		return 0, fmt.Errorf("purge post's comments: %w", translate(err))
+	}
 	n, err := s.purge(ctx, consumer, eventID, sqlPostBatch, postID, batch, false)
 	if err != nil {
 		return n, fmt.Errorf("purge post's comments: %w", err)
@@ -198,6 +207,9 @@ func (s *Store) PurgePost(ctx context.Context, consumer, eventID, postID string,
 // the last of them marks eventID processed by consumer. It returns how many comments it
 // deleted, also when it fails partway.
 func (s *Store) PurgeUser(ctx context.Context, consumer, eventID, userID string, batch int) (int, error) {
+	if err := tombstone.Bury(ctx, s.db, tombstone.User(userID)); err != nil {
+		return 0, fmt.Errorf("purge user's comments: %w", translate(err))
+	}
 	n, err := s.purge(ctx, consumer, eventID, sqlUserBatch, userID, batch, true)
 	if err != nil {
 		return n, fmt.Errorf("purge user's comments: %w", err)
@@ -295,6 +307,10 @@ func translate(err error) error {
 		return err
 	case database.IsUnavailable(err):
 		return fmt.Errorf("%w: %w", comment.ErrUnavailable, err)
+	case tombstone.Gone(err, tombstone.KindPost):
+		return fmt.Errorf("%w: %w", comment.ErrPostNotFound, err)
+	case tombstone.Gone(err, tombstone.KindUser):
+		return fmt.Errorf("%w: %w", comment.ErrAccountDeleted, err)
 	default:
 		return err
 	}

@@ -1,8 +1,11 @@
 package commentdb
 
 import (
+	"slices"
+
 	"instant/platform/database"
 	"instant/platform/events"
+	"instant/platform/tombstone"
 )
 
 // outboxVersion numbers the outbox migrations far from comments' own, so either list
@@ -46,5 +49,8 @@ func Migrations() []database.Migration {
 			Name:    "comments_user",
 			SQL:     `CREATE INDEX comments_user ON comments (user_id);`,
 		},
-	}, events.OutboxMigrations(outboxVersion)...)
+	}, slices.Concat(events.OutboxMigrations(outboxVersion), tombstone.Migrations(tombstoneVersion))...)
 }
+
+// tombstoneVersion numbers the tombstones table (platform/tombstone), away from both.
+const tombstoneVersion = 2000

@@ -3,6 +3,7 @@ package commentdb
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -217,6 +218,46 @@ func TestPurgesShareComments(t *testing.T) {
 				if d.UserID != user {
 					t.Fatalf("comment.deleted for another user's comment %+v", d)
 				}
+			}
+		})
+	}
+}
+
+// TestNoCommentOutlivesItsPurge: once a post's or an account's comments are purged, a
+// comment on that post, or by that account, is refused (a cache elsewhere may still
+// believe the post exists, a request may have been in flight), so nothing is left
+// behind. The locking that orders a write in flight with the purge is
+// platform/tombstone's test.
+func TestNoCommentOutlivesItsPurge(t *testing.T) {
+	for name, dsn := range dialects() {
+		t.Run(name, func(t *testing.T) {
+			db := open(t, dsn(t))
+			s := New(db, "comment.events", nil)
+			ctx := context.Background()
+			post, user, other := uuid.NewString(), uuid.NewString(), uuid.NewString()
+			seed(t, s, post, user, 2)
+			at := time.Now().UTC()
+			write := func(post, user string) error {
+				return s.Create(ctx, comment.Comment{ID: uuid.NewString(), PostID: post, UserID: user, Body: "late",
+					CreatedAt: at, UpdatedAt: at})
+			}
+			if _, err := s.PurgePost(ctx, "comments", uuid.NewString(), post, 10); err != nil {
+				t.Fatal(err)
+			}
+			if err := write(post, other); !errors.Is(err, comment.ErrPostNotFound) {
+				t.Fatalf("comment on a purged post = %v, want ErrPostNotFound", err)
+			}
+			if _, err := s.PurgeUser(ctx, "comments", uuid.NewString(), user, 10); err != nil {
+				t.Fatal(err)
+			}
+			if err := write(uuid.NewString(), user); !errors.Is(err, comment.ErrAccountDeleted) {
+				t.Fatalf("comment by a purged account = %v, want ErrAccountDeleted", err)
+			}
+			if n := count(t, db, `SELECT count(*) FROM comments WHERE post_id = ? OR user_id = ?`, post, user); n != 0 {
+				t.Fatalf("%d comments left", n)
+			}
+			if err := write(uuid.NewString(), other); err != nil {
+				t.Fatalf("an unrelated comment: %v", err)
 			}
 		})
 	}

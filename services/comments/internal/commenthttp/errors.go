@@ -14,6 +14,7 @@ func errorMap() web.ErrorMap {
 			Message: "the service is temporarily unavailable; try again shortly"},
 		{Target: comment.ErrInvalidID, Status: http.StatusBadRequest, Code: "invalid_id", Message: "id must be a UUID"},
 		{Target: comment.ErrPostNotFound, Status: http.StatusNotFound, Code: "not_found", Message: "post not found"},
+		{Target: comment.ErrAccountDeleted, Status: http.StatusUnauthorized, Code: "unauthorized", Message: "the account was deleted"},
 		{Target: comment.ErrNotFound, Status: http.StatusNotFound, Code: "not_found", Message: "comment not found"},
 		{Target: comment.ErrForbidden, Status: http.StatusForbidden, Code: "forbidden",
 			Message: "only the author may edit a comment; the author or the post's owner may delete it"},

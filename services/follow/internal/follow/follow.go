@@ -45,6 +45,8 @@ var (
 	ErrInvalidID    = errors.New("malformed user id")
 	ErrSelfFollow   = errors.New("cannot follow yourself")
 	ErrUserNotFound = errors.New("user not found")
+	// ErrAccountDeleted: the acting account was deleted while its request was in flight.
+	ErrAccountDeleted = errors.New("account deleted")
 	// ErrUnavailable marks a failure of a dependency (the database, auth): the request
 	// may succeed later, so it answers 503 rather than 500.
 	ErrUnavailable = errors.New("dependency unavailable")

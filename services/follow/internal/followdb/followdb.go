@@ -5,6 +5,7 @@ package followdb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -14,6 +15,7 @@ import (
 
 	"instant/platform/database"
 	"instant/platform/events"
+	"instant/platform/tombstone"
 	"instant/services/follow/internal/follow"
 	"instant/services/follow/internal/followevents"
 )
@@ -105,6 +107,18 @@ func (s *Store) Follow(ctx context.Context, follower, followee string, at time.T
 		c     follow.Counts
 	)
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// An account whose deletion this service has heard of neither follows nor is
+		// followed, and a follow in flight holds the deletion's purge off until it commits.
+		if err := tombstone.Guard(tx, tombstone.User(follower), tombstone.User(followee)); err != nil {
+			var g *tombstone.GoneError
+			if errors.As(err, &g) && g.Ref.ID == follower {
+				return fmt.Errorf("%w: %w", follow.ErrAccountDeleted, err)
+			}
+			if errors.As(err, &g) {
+				return fmt.Errorf("%w: %w", follow.ErrUserNotFound, err)
+			}
+			return err
+		}
 		res := tx.Exec(insertFollow, follower, followee, at.UTC())
 		if res.Error != nil {
 			return res.Error
@@ -204,6 +218,9 @@ func (s *Store) change(tx *gorm.DB, follower, followee string, added bool, envel
 func (s *Store) PurgeUser(ctx context.Context, consumer, eventID, userID string, batch int) (int, error) {
 	if batch < 1 {
 		return 0, fmt.Errorf("purge user's follows: batch %d", batch)
+	}
+	if err := tombstone.Bury(ctx, s.db, tombstone.User(userID)); err != nil {
+		return 0, fmt.Errorf("purge user's follows: %w", translate(err))
 	}
 	total := 0
 	for {

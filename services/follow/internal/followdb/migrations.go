@@ -1,8 +1,11 @@
 package followdb
 
 import (
+	"slices"
+
 	"instant/platform/database"
 	"instant/platform/events"
+	"instant/platform/tombstone"
 )
 
 // outboxVersion numbers the outbox migrations far from follow's own, so either list can
@@ -53,5 +56,8 @@ func Migrations() []database.Migration {
 				following INTEGER NOT NULL DEFAULT 0 CHECK (following >= 0)
 			) WITHOUT ROWID;`,
 		},
-	}, events.OutboxMigrations(outboxVersion)...)
+	}, slices.Concat(events.OutboxMigrations(outboxVersion), tombstone.Migrations(tombstoneVersion))...)
 }
+
+// tombstoneVersion numbers the tombstones table (platform/tombstone), away from both.
+const tombstoneVersion = 2000

@@ -2,6 +2,7 @@ package followdb
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -196,6 +197,40 @@ func TestPurgePlans(t *testing.T) {
 			plan := strings.Join(lines, "\n")
 			if !strings.Contains(plan, tc.index) || strings.Contains(plan, "Seq Scan") {
 				t.Fatalf("plan does not read %s:\n%s", tc.index, plan)
+			}
+		})
+	}
+}
+
+// TestNoFollowOutlivesItsPurge: once an account's follows are purged, it neither follows
+// (the acting account is gone: ErrAccountDeleted) nor is followed (ErrUserNotFound), so a
+// follow accepted on the strength of a cached "this account exists" leaves nothing
+// behind. The locking that orders a write in flight with the purge is
+// platform/tombstone's test.
+func TestNoFollowOutlivesItsPurge(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d, func(t *testing.T) {
+			s, db, _ := open(t, d)
+			ctx := context.Background()
+			gone, a := newID(), newID()
+			if _, _, err := s.Follow(ctx, a, gone, at(0)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.PurgeUser(ctx, "follow", newID(), gone, 10); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := s.Follow(ctx, a, gone, at(1)); !errors.Is(err, follow.ErrUserNotFound) {
+				t.Fatalf("following a purged account = %v, want ErrUserNotFound", err)
+			}
+			if _, _, err := s.Follow(ctx, gone, a, at(2)); !errors.Is(err, follow.ErrAccountDeleted) {
+				t.Fatalf("a purged account following = %v, want ErrAccountDeleted", err)
+			}
+			var n int64
+			if err := db.Raw(`SELECT count(*) FROM follows WHERE follower_id = ? OR followee_id = ?`, gone, gone).Scan(&n).Error; err != nil || n != 0 {
+				t.Fatalf("%d follows left (%v)", n, err)
+			}
+			if added, _, err := s.Follow(ctx, a, newID(), at(3)); err != nil || !added {
+				t.Fatalf("an unrelated follow: %v", err)
 			}
 		})
 	}

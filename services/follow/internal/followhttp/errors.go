@@ -15,5 +15,6 @@ func errorMap() web.ErrorMap {
 		{Target: follow.ErrInvalidID, Status: http.StatusBadRequest, Code: "invalid_id", Message: "user id must be a UUID"},
 		{Target: follow.ErrSelfFollow, Status: http.StatusBadRequest, Code: "cannot_follow_self", Message: "you cannot follow yourself"},
 		{Target: follow.ErrUserNotFound, Status: http.StatusNotFound, Code: "not_found", Message: "user not found"},
+		{Target: follow.ErrAccountDeleted, Status: http.StatusUnauthorized, Code: "unauthorized", Message: "the account was deleted"},
 	}
 }

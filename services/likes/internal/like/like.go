@@ -42,6 +42,8 @@ type Post struct {
 var (
 	ErrPostNotFound = errors.New("post not found")
 	ErrInvalidID    = errors.New("malformed id")
+	// ErrAccountDeleted: the acting account was deleted while its request was in flight.
+	ErrAccountDeleted = errors.New("account deleted")
 	// ErrUnavailable marks a failure of a dependency (the database, the posts service):
 	// the request may succeed later, so it answers 503 rather than 500.
 	ErrUnavailable = errors.New("dependency unavailable")

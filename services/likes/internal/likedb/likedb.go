@@ -12,6 +12,7 @@ import (
 
 	"instant/platform/database"
 	"instant/platform/events"
+	"instant/platform/tombstone"
 	"instant/services/likes/internal/like"
 )
 
@@ -97,6 +98,11 @@ func (s *Store) Like(ctx context.Context, postID, userID string, at time.Time) (
 	st := like.State{PostID: postID, Liked: true}
 	var changed bool
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// A like of a post (or by an account) whose deletion this service has heard of is
+		// refused, and one in flight holds the deletion's purge off until it commits.
+		if err := tombstone.Guard(tx, tombstone.Post(postID), tombstone.User(userID)); err != nil {
+			return err
+		}
 		res := tx.Exec(sqlInsertLike, postID, userID, at.UTC())
 		if res.Error != nil {
 			return res.Error
@@ -217,6 +223,9 @@ func (s *Store) forUpdate(query string) string {
 // running it again; meanwhile the count only overstates the likes left, never
 // understates them. It returns how many likes it deleted, also when it fails partway.
 func (s *Store) PurgePost(ctx context.Context, consumer, eventID, postID string, batch int) (int, error) {
+	if err := tombstone.Bury(ctx, s.db, tombstone.Post(postID)); err != nil {
+		return 0, fmt.Errorf("purge post's likes: %w", translate(err))
+	}
 	n, err := s.purge(ctx, batch, func(tx *gorm.DB) (int, bool, error) {
 		n, done, err := s.purgePostBatch(tx, postID, batch)
 		if err != nil || !done {
@@ -261,6 +270,9 @@ func (s *Store) purgePostBatch(tx *gorm.DB, postID string, batch int) (int, bool
 // eventID processed by consumer. It returns how many likes it deleted, also when it
 // fails partway.
 func (s *Store) PurgeUser(ctx context.Context, consumer, eventID, userID string, batch int) (int, error) {
+	if err := tombstone.Bury(ctx, s.db, tombstone.User(userID)); err != nil {
+		return 0, fmt.Errorf("purge user's likes: %w", translate(err))
+	}
 	n, err := s.purge(ctx, batch, func(tx *gorm.DB) (int, bool, error) {
 		n, done, err := s.purgeUserBatch(tx, userID, batch)
 		if err != nil || !done {
@@ -361,8 +373,13 @@ func (s *Store) enqueue(tx *gorm.DB, typ string, data EventData) error {
 // reached or cannot take the load to ErrUnavailable (503, try later). Anything else is
 // a bug and stays a plain error (500).
 func translate(err error) error {
-	if database.IsUnavailable(err) {
+	switch {
+	case database.IsUnavailable(err):
 		return fmt.Errorf("%w: %w", like.ErrUnavailable, err)
+	case tombstone.Gone(err, tombstone.KindPost):
+		return fmt.Errorf("%w: %w", like.ErrPostNotFound, err)
+	case tombstone.Gone(err, tombstone.KindUser):
+		return fmt.Errorf("%w: %w", like.ErrAccountDeleted, err)
 	}
 	return err
 }

@@ -1,8 +1,11 @@
 package likedb
 
 import (
+	"slices"
+
 	"instant/platform/database"
 	"instant/platform/events"
+	"instant/platform/tombstone"
 )
 
 // outboxVersion numbers the outbox migrations far from likes' own, so either list can
@@ -53,5 +56,8 @@ func Migrations() []database.Migration {
 			Name:    "likes_user",
 			SQL:     `CREATE INDEX likes_user ON likes (user_id, post_id);`,
 		},
-	}, events.OutboxMigrations(outboxVersion)...)
+	}, slices.Concat(events.OutboxMigrations(outboxVersion), tombstone.Migrations(tombstoneVersion))...)
 }
+
+// tombstoneVersion numbers the tombstones table (platform/tombstone), away from both.
+const tombstoneVersion = 2000

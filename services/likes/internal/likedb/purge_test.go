@@ -2,6 +2,7 @@ package likedb
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -253,6 +254,40 @@ func TestPurgesShareLikes(t *testing.T) {
 			}
 			if left := count(t, db, `SELECT COUNT(*) FROM likes WHERE user_id = ?`, user); left != 0 {
 				t.Fatalf("%d likes of the account left", left)
+			}
+		})
+	}
+}
+
+// TestNoLikeOutlivesItsPurge: once a post's or an account's likes are purged, a like of
+// that post, or by that account, is refused (a cache elsewhere may still believe the
+// post exists, a request may have been in flight), so nothing is left behind. The
+// locking that orders a like in flight with the purge is platform/tombstone's test.
+func TestNoLikeOutlivesItsPurge(t *testing.T) {
+	for name, dsn := range dialects() {
+		t.Run(name, func(t *testing.T) {
+			db := open(t, dsn(t))
+			s := New(db, "like.events", nil)
+			ctx := context.Background()
+			post, user, other := uuid.NewString(), uuid.NewString(), uuid.NewString()
+			likeAll(t, s, []string{post}, []string{user})
+			if _, err := s.PurgePost(ctx, "likes", uuid.NewString(), post, 10); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := s.Like(ctx, post, other, time.Now()); !errors.Is(err, like.ErrPostNotFound) {
+				t.Fatalf("like of a purged post = %v, want ErrPostNotFound", err)
+			}
+			if _, err := s.PurgeUser(ctx, "likes", uuid.NewString(), user, 10); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := s.Like(ctx, uuid.NewString(), user, time.Now()); !errors.Is(err, like.ErrAccountDeleted) {
+				t.Fatalf("like by a purged account = %v, want ErrAccountDeleted", err)
+			}
+			if n := count(t, db, `SELECT count(*) FROM likes WHERE post_id = ? OR user_id = ?`, post, user); n != 0 {
+				t.Fatalf("%d likes left", n)
+			}
+			if _, _, err := s.Like(ctx, uuid.NewString(), other, time.Now()); err != nil {
+				t.Fatalf("an unrelated like: %v", err)
 			}
 		})
 	}

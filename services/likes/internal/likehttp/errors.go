@@ -14,5 +14,6 @@ func errorMap() web.ErrorMap {
 			Message: "the service is temporarily unavailable; try again shortly"},
 		{Target: like.ErrInvalidID, Status: http.StatusBadRequest, Code: "invalid_id", Message: "id must be a UUID"},
 		{Target: like.ErrPostNotFound, Status: http.StatusNotFound, Code: "not_found", Message: "post not found"},
+		{Target: like.ErrAccountDeleted, Status: http.StatusUnauthorized, Code: "unauthorized", Message: "the account was deleted"},
 	}
 }

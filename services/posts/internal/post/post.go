@@ -32,6 +32,8 @@ var (
 	ErrNotFound  = errors.New("post not found")
 	ErrInvalidID = errors.New("malformed id")
 	ErrForbidden = errors.New("not your post")
+	// ErrAccountDeleted: the acting account was deleted while its request was in flight.
+	ErrAccountDeleted = errors.New("account deleted")
 
 	// The image a post names: outside instant, someone else's, not uploaded, not an
 	// image, too big, or already the image of another post.

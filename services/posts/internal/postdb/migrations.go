@@ -1,8 +1,11 @@
 package postdb
 
 import (
+	"slices"
+
 	"instant/platform/database"
 	"instant/platform/events"
+	"instant/platform/tombstone"
 )
 
 // outboxVersion numbers the outbox migrations far from posts' own, so either list can
@@ -103,5 +106,8 @@ func Migrations() []database.Migration {
 				updated_at DATETIME NOT NULL
 			);`,
 		},
-	}, events.OutboxMigrations(outboxVersion)...)
+	}, slices.Concat(events.OutboxMigrations(outboxVersion), tombstone.Migrations(tombstoneVersion))...)
 }
+
+// tombstoneVersion numbers the tombstones table (platform/tombstone), away from both.
+const tombstoneVersion = 2000

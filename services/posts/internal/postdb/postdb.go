@@ -15,6 +15,7 @@ import (
 
 	"instant/platform/database"
 	"instant/platform/events"
+	"instant/platform/tombstone"
 	"instant/services/posts/internal/post"
 	"instant/services/posts/internal/postevents"
 )
@@ -120,6 +121,11 @@ func (e passError) Error() string { return e.err.Error() }
 // username comes from the authors table when a user.* event has told it.
 func (s *Store) Create(ctx context.Context, p post.Post) (post.Post, error) {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// An author whose deletion this service has heard of posts nothing, and a post in
+		// flight holds the deletion's purge off until it commits.
+		if err := tombstone.Guard(tx, tombstone.User(p.UserID)); err != nil {
+			return err
+		}
 		// FOR SHARE on PostgreSQL orders this insert with a concurrent rename: either the
 		// rename waits for this commit and then renames this post too, or this waits for
 		// the rename and reads the new name.
@@ -415,6 +421,9 @@ func (s *Store) PurgeAuthor(ctx context.Context, consumer, eventID, userID strin
 	if batch < 1 {
 		return 0, fmt.Errorf("purge author: batch %d", batch)
 	}
+	if err := tombstone.Bury(ctx, s.db, tombstone.User(userID)); err != nil {
+		return 0, fmt.Errorf("purge author: %w", translate(err))
+	}
 	total := 0
 	for {
 		n, done, err := s.purgeBatch(ctx, consumer, eventID, userID, batch)
@@ -548,6 +557,8 @@ func translate(err error) error {
 		return post.ErrNotFound
 	case database.IsUnavailable(err):
 		return fmt.Errorf("%w: %w", post.ErrUnavailable, err)
+	case tombstone.Gone(err, tombstone.KindUser):
+		return fmt.Errorf("%w: %w", post.ErrAccountDeleted, err)
 	default:
 		return err
 	}

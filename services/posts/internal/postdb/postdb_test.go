@@ -377,6 +377,12 @@ func TestPurgeAuthor(t *testing.T) {
 			if err != nil || len(left) != 0 {
 				t.Fatalf("%d posts left, %v", len(left), err)
 			}
+			// A post by the purged author (a request in flight at the deletion) is refused,
+			// so none outlives the purge; the locking that orders one in flight with the
+			// purge is platform/tombstone's test.
+			if _, err := s.Create(ctx, newPost(gone, at, "late")); !errors.Is(err, post.ErrAccountDeleted) {
+				t.Fatalf("a post by the purged author = %v, want ErrAccountDeleted", err)
+			}
 			tags := count(t, db, `SELECT COUNT(*) FROM post_tags`)
 			authors := count(t, db, `SELECT COUNT(*) FROM authors WHERE id = ?`, gone)
 			marks := count(t, db, `SELECT COUNT(*) FROM processed_events WHERE consumer = 'posts' AND event_id = 'ev-delete'`)

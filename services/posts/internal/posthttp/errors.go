@@ -33,6 +33,7 @@ func errorMap() web.ErrorMap {
 		{Target: post.ErrImageTooLarge, Status: http.StatusBadRequest, Code: "image_too_large",
 			Message: "the image is larger than allowed"},
 		{Target: post.ErrImageEmpty, Status: http.StatusBadRequest, Code: "image_empty", Message: "the uploaded file is empty"},
+		{Target: post.ErrAccountDeleted, Status: http.StatusUnauthorized, Code: "unauthorized", Message: "the account was deleted"},
 		{Target: post.ErrImageInUse, Status: http.StatusConflict, Code: "image_in_use",
 			Message: "that image already belongs to another post"},
 	}
