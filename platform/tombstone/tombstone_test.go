@@ -2,6 +2,7 @@ package tombstone_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -153,5 +154,22 @@ func receive(t *testing.T, ch chan error) error {
 	case <-time.After(time.Minute):
 		t.Fatal("still blocked a minute after the other side committed")
 		return nil
+	}
+}
+
+// TestGuardQuotesWhatItIsGiven: refs reach PostgreSQL as array literals; ids that are not
+// UUIDs (quotes, commas, braces, backslashes) must round-trip, not break the statement.
+func TestGuardQuotesWhatItIsGiven(t *testing.T) {
+	db := open(t, testenv.Postgres(t))
+	odd := tombstone.Post(`a"b,c{d}\e f`)
+	if err := guard(db, odd, tombstone.User("u")); err != nil {
+		t.Fatal(err)
+	}
+	if err := tombstone.Bury(t.Context(), db, odd); err != nil {
+		t.Fatal(err)
+	}
+	var g *tombstone.GoneError
+	if err := guard(db, tombstone.User("u"), odd); !errors.As(err, &g) || g.Ref != odd {
+		t.Fatalf("guard = %v, want %+v gone", err, odd)
 	}
 }
