@@ -26,7 +26,7 @@ type EnvVar struct {
 
 // serviceEnv parses services/<name>/internal/config/*.go with go/ast and returns every
 // env var the service's Config reads, including what it embeds from platform/service
-// (Base, Discovery).
+// (Base, Discovery, Kafka).
 // A struct embedding or nesting something the parser cannot follow fails the test, so
 // a variable cannot hide from the chart checks.
 func serviceEnv(t testing.TB, service string) map[string]EnvVar {
@@ -192,6 +192,17 @@ func TestConfigParser(t *testing.T) {
 		t.Logf("%s reads: %s", s, strings.Join(names, ", "))
 		if _, ok := env["IDENTITY_SECRET"]; !ok {
 			t.Errorf("%s: platform/service.Base not followed (no IDENTITY_SECRET)", s)
+		}
+		// One way to reach Kafka: the brokers come with the settings to sign in to them.
+		if b, ok := env["KAFKA_BROKERS"]; ok {
+			for _, name := range []string{"KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD", "KAFKA_TLS", "KAFKA_TLS_CA_FILE"} {
+				if _, ok := env[name]; !ok {
+					t.Errorf("%s: %s reads KAFKA_BROKERS but not %s: embed platform/service.Kafka", s, b.Field, name)
+				}
+			}
+			if !env["KAFKA_SASL_PASSWORD"].Secret {
+				t.Errorf("%s: KAFKA_SASL_PASSWORD is not tagged secret: the logged configuration would show it", s)
+			}
 		}
 	}
 	t.Logf("the gateway routes to: %v", routedServices(t))

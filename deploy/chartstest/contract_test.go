@@ -18,6 +18,11 @@ import (
 // runtimeEnv are variables the chart sets for the Go runtime, not for the config.
 var runtimeEnv = map[string]bool{"GOMAXPROCS": true, "GOMEMLIMIT": true}
 
+// kafkaCredentialEnv are the variables a service signs in to Kafka with. With
+// global.kafka.authentication the chart sets them on the Deployment only: the migration
+// Job does not talk to Kafka, and runs (pre-install) before its KafkaUser's Secret exists.
+var kafkaCredentialEnv = map[string]bool{"KAFKA_SASL_MECHANISM": true, "KAFKA_SASL_USERNAME": true, "KAFKA_SASL_PASSWORD": true}
+
 // secretLike are variables whose value is a credential or embeds one: they must come
 // from a Secret, whatever the config's secret tag says.
 var secretLike = regexp.MustCompile(`^(DATABASE_URL|REDIS_URL|.*_(PASSWORD|SECRET|TOKEN|KEY))$`)
@@ -26,7 +31,8 @@ var secretLike = regexp.MustCompile(`^(DATABASE_URL|REDIS_URL|.*_(PASSWORD|SECRE
 // in each (sessions are written by auth and renewed by the gateway; one topic has one
 // name).
 var mustAgree = []string{"SESSION_IDLE_TIMEOUT", "EMAIL_TOPIC", "USER_EVENTS_TOPIC", "POST_EVENTS_TOPIC",
-	"LIKE_EVENTS_TOPIC", "COMMENT_EVENTS_TOPIC", "FOLLOW_EVENTS_TOPIC", "KAFKA_BROKERS", "REDIS_URL", "IDENTITY_SECRET"}
+	"LIKE_EVENTS_TOPIC", "COMMENT_EVENTS_TOPIC", "FOLLOW_EVENTS_TOPIC", "KAFKA_BROKERS", "KAFKA_SASL_MECHANISM", "KAFKA_TLS",
+	"REDIS_URL", "IDENTITY_SECRET"}
 
 // setting is how a rendered container sets a variable.
 type setting struct {
@@ -137,7 +143,7 @@ func TestEveryEnvVarAServiceNeedsIsSet(t *testing.T) {
 					if name, ok := appService(w); ok && name == svc {
 						denv := containerEnv(t, w, w.Spec.Containers[0])
 						for k, v := range denv {
-							if k == "GOMAXPROCS" || k == "GOMEMLIMIT" {
+							if runtimeEnv[k] || kafkaCredentialEnv[k] {
 								continue
 							}
 							if jenv[k] != v {
@@ -178,6 +184,9 @@ func neededWithoutDefault(name string, env map[string]setting) bool {
 		return env["CONSUL_REGISTER"].Value == "true" || env["DISCOVERY_MODE"].Value == "consul"
 	case name == "SERVICE_ADDRESS":
 		return env["CONSUL_REGISTER"].Value == "true"
+	case name == "KAFKA_SASL_USERNAME" || name == "KAFKA_SASL_PASSWORD":
+		_, set := env["KAFKA_SASL_MECHANISM"]
+		return set
 	}
 	return false
 }
@@ -345,7 +354,7 @@ func TestKafkaUsersCoverWhatServicesUse(t *testing.T) {
 		reads[s] = serviceEnv(t, s)
 	}
 	for _, r := range allRenderings(t) {
-		if !r.Case.Umbrella || r.value("kafka.authentication.enabled", false) != true {
+		if !r.Case.Umbrella || r.value("global.kafka.authentication.enabled", false) != true {
 			continue
 		}
 		t.Run(r.Case.Name, func(t *testing.T) {

@@ -30,6 +30,11 @@ func TestDevStoresServeEveryService(t *testing.T) {
 					keys[s.Name+"/"+k] = true
 				}
 			}
+			// Strimzi's User Operator writes each KafkaUser's password to a Secret of
+			// the user's name.
+			for _, o := range r.byKind("KafkaUser") {
+				keys[o.Name+"/password"] = true
+			}
 			var dbs string
 			for _, o := range r.byKind("ConfigMap") {
 				if o.Name == "instant-postgres-init" {

@@ -86,6 +86,8 @@ func TestChartRefusesBadCombinations(t *testing.T) {
 		"a variable the chart owns":                      {"", "gateway:\n  env:\n    HTTP_ADDR: \":9999\"\n", "ports"},
 		"a variable set twice":                           {"", "auth:\n  env:\n    DATABASE_URL: sqlite:x\n", "both env and secretEnv"},
 		"loadgen without an inbox":                       {"", "loadgen:\n  enabled: true\n", "loadgen.inboxURL"},
+		"kafka.authentication, now a global value":       {"", "kafka:\n  authentication:\n    enabled: true\n", "global.kafka.authentication"},
+		"Kafka credentials the chart sets":               {"", "global:\n  kafka:\n    authentication:\n      enabled: true\nposts:\n  env:\n    KAFKA_SASL_USERNAME: me\n", "global.kafka.authentication"},
 		"loadgen into the mesh without the API gateway":  {"charts/instant/values-kind.yaml", "apiGateway:\n  enabled: false\nloadgen:\n  enabled: true\n", "loadgen.baseURL"},
 	}
 	for name, c := range cases {

@@ -107,7 +107,7 @@ func BenchmarkConsumer(b *testing.B) {
 		var handled atomic.Int64
 		b.StartTimer()
 		t0 := time.Now()
-		stop := startConsumer(b, events.ConsumerConfig{Brokers: brokers, Group: "bench-" + strconv.Itoa(i),
+		stop := startConsumer(b, events.ConsumerConfig{Conn: events.Conn{Brokers: brokers}, Group: "bench-" + strconv.Itoa(i),
 			Topics: []string{topic}, DLQTopic: topic + ".dlq", Registerer: prometheus.NewRegistry()},
 			func(context.Context, *kgo.Record) error { handled.Add(1); return nil })
 		waitUntil(b, "consumer to handle the batch", func() bool { return handled.Load() >= consumerBatch })

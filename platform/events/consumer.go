@@ -47,9 +47,11 @@ func IsPermanent(err error) bool {
 
 // ConsumerConfig configures a [Consumer]. Zero values take the documented defaults.
 type ConsumerConfig struct {
-	Brokers []string
-	Group   string
-	Topics  []string
+	// Conn reaches and signs in to Kafka, for the group's client and the dead-letter
+	// producer alike.
+	Conn   Conn
+	Group  string
+	Topics []string
 	// DLQTopic receives records that failed MaxAttempts times or permanently. Required:
 	// without it the only choices for a poison record are to drop it or to stall the
 	// partition forever.
@@ -105,8 +107,6 @@ type Consumer struct {
 // joins the group, and [Consumer.Ping] checks a broker for readiness.
 func NewConsumer(cfg ConsumerConfig, handler Handler) (*Consumer, error) {
 	switch {
-	case len(cfg.Brokers) == 0:
-		return nil, errors.New("events: consumer needs at least one broker")
 	case cfg.Group == "":
 		return nil, errors.New("events: consumer needs a group")
 	case len(cfg.Topics) == 0:
@@ -118,6 +118,14 @@ func NewConsumer(cfg ConsumerConfig, handler Handler) (*Consumer, error) {
 	case handler == nil:
 		return nil, errors.New("events: consumer needs a handler")
 	}
+	connOpts, err := cfg.Conn.options()
+	if err != nil {
+		return nil, fmt.Errorf("events: consumer: %w", err)
+	}
+	// The settings are needed only to build the clients below; the consumer keeps no
+	// copy, so no printed or dumped Consumer shows the password.
+	conn := cfg.Conn
+	cfg.Conn = Conn{}
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 5
 	}
@@ -130,7 +138,6 @@ func NewConsumer(cfg ConsumerConfig, handler Handler) (*Consumer, error) {
 	cfg.Log = orDiscard(cfg.Log).With("group", cfg.Group)
 	c := &Consumer{cfg: cfg, handler: handler, log: cfg.Log, done: map[string]map[int32]*kgo.Record{}}
 
-	var err error
 	reg := cfg.Registerer
 	if c.consumed, err = counterVec(reg, "events_consumed_total", "Records handled successfully, by topic.", "topic"); err != nil {
 		return nil, fmt.Errorf("events: consumer: %w", err)
@@ -148,12 +155,11 @@ func NewConsumer(cfg ConsumerConfig, handler Handler) (*Consumer, error) {
 		return nil, fmt.Errorf("events: consumer: %w", err)
 	}
 
-	c.dlq, err = NewProducer(cfg.Brokers, cfg.Group+"-dlq", cfg.Log, reg)
+	c.dlq, err = NewProducer(conn, cfg.Group+"-dlq", cfg.Log, reg)
 	if err != nil {
 		return nil, fmt.Errorf("events: consumer dead-letter producer: %w", err)
 	}
-	c.cl, err = kgo.NewClient(
-		kgo.SeedBrokers(cfg.Brokers...),
+	c.cl, err = kgo.NewClient(append(connOpts,
 		kgo.ClientID(cfg.Group),
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(cfg.Topics...),
@@ -175,7 +181,7 @@ func NewConsumer(cfg ConsumerConfig, handler Handler) (*Consumer, error) {
 		kgo.OnPartitionsRevoked(c.onRevoked),
 		kgo.OnPartitionsLost(c.onLost),
 		kgo.WithLogger(kgoLogger{cfg.Log.With("component", "kafka-consumer")}),
-	)
+	)...)
 	if err != nil {
 		c.dlq.Close()
 		return nil, fmt.Errorf("events: consumer client: %w", err)

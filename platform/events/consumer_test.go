@@ -37,7 +37,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 	}
 
 	got := make(chan *kgo.Record, 1)
-	startConsumer(t, events.ConsumerConfig{Brokers: brokers, Group: "g", Topics: []string{"things"},
+	startConsumer(t, events.ConsumerConfig{Conn: events.Conn{Brokers: brokers}, Group: "g", Topics: []string{"things"},
 		DLQTopic: "things.dlq", Registerer: reg}, func(_ context.Context, rec *kgo.Record) error {
 		got <- rec
 		return nil
@@ -119,13 +119,13 @@ func TestBackoffBounds(t *testing.T) {
 }
 
 func TestNewConsumerValidates(t *testing.T) {
-	ok := events.ConsumerConfig{Brokers: []string{"127.0.0.1:1"}, Group: "g", Topics: []string{"t"}, DLQTopic: "t.dlq"}
+	ok := events.ConsumerConfig{Conn: events.Conn{Brokers: []string{"127.0.0.1:1"}}, Group: "g", Topics: []string{"t"}, DLQTopic: "t.dlq"}
 	h := func(context.Context, *kgo.Record) error { return nil }
 	tests := []struct {
 		name   string
 		mutate func(*events.ConsumerConfig)
 	}{
-		{"no_brokers", func(c *events.ConsumerConfig) { c.Brokers = nil }},
+		{"no_brokers", func(c *events.ConsumerConfig) { c.Conn.Brokers = nil }},
 		{"no_group", func(c *events.ConsumerConfig) { c.Group = "" }},
 		{"no_topics", func(c *events.ConsumerConfig) { c.Topics = nil }},
 		{"no_dlq", func(c *events.ConsumerConfig) { c.DLQTopic = "" }},
@@ -212,7 +212,7 @@ func TestConsumerRetriesAndDeadLetters(t *testing.T) {
 
 			var attempts, firstPartition atomic.Int32
 			second := make(chan struct{})
-			startConsumer(t, events.ConsumerConfig{Brokers: brokers, Group: "g", Topics: []string{"jobs"}, DLQTopic: "jobs.dlq",
+			startConsumer(t, events.ConsumerConfig{Conn: events.Conn{Brokers: brokers}, Group: "g", Topics: []string{"jobs"}, DLQTopic: "jobs.dlq",
 				MaxAttempts: 3, Backoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, Registerer: reg},
 				func(_ context.Context, rec *kgo.Record) error {
 					if string(rec.Value) == "second" {
@@ -361,7 +361,7 @@ func TestOffsetCommittedOnlyAfterHandling(t *testing.T) {
 			var once sync.Once
 			reached := func() { once.Do(func() { close(reachedCh) }) }
 			kafka.failing.Store(tt.dlqDown)
-			stopA := startConsumer(t, events.ConsumerConfig{Brokers: brokers, Group: "g", Topics: []string{"jobs"}, DLQTopic: "jobs.dlq",
+			stopA := startConsumer(t, events.ConsumerConfig{Conn: events.Conn{Brokers: brokers}, Group: "g", Topics: []string{"jobs"}, DLQTopic: "jobs.dlq",
 				MaxAttempts: 1000, Backoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, Registerer: reg},
 				func(ctx context.Context, rec *kgo.Record) error {
 					if string(rec.Value) == "r0" {
@@ -387,7 +387,7 @@ func TestOffsetCommittedOnlyAfterHandling(t *testing.T) {
 			kafka.failing.Store(false)
 
 			got := make(chan string, 10)
-			startConsumer(t, events.ConsumerConfig{Brokers: brokers, Group: "g", Topics: []string{"jobs"}, DLQTopic: "jobs.dlq"},
+			startConsumer(t, events.ConsumerConfig{Conn: events.Conn{Brokers: brokers}, Group: "g", Topics: []string{"jobs"}, DLQTopic: "jobs.dlq"},
 				func(_ context.Context, rec *kgo.Record) error {
 					got <- string(rec.Value)
 					return nil
@@ -437,12 +437,12 @@ func TestSharedRegistry(t *testing.T) {
 	// A service's producer and its consumer's dead-letter producer register the same
 	// metrics in one registry; neither may fail.
 	reg := prometheus.NewRegistry()
-	p1, err := events.NewProducer([]string{"127.0.0.1:1"}, "a", logging.Discard(), reg)
+	p1, err := events.NewProducer(events.Conn{Brokers: []string{"127.0.0.1:1"}}, "a", logging.Discard(), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p1.Close()
-	c, err := events.NewConsumer(events.ConsumerConfig{Brokers: []string{"127.0.0.1:1"}, Group: "g", Topics: []string{"t"},
+	c, err := events.NewConsumer(events.ConsumerConfig{Conn: events.Conn{Brokers: []string{"127.0.0.1:1"}}, Group: "g", Topics: []string{"t"},
 		DLQTopic: "t.dlq", Registerer: reg}, func(context.Context, *kgo.Record) error { return nil })
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,15 @@
 // a relay and processed-event bookkeeping for idempotent consumers. It knows no domain
 // types: topics, event types and payloads belong to the services.
 //
+// # Connecting
+//
+// Every producer and consumer is built from a [Conn]: the seed brokers and, when the
+// cluster asks for them, SASL credentials (SCRAM-SHA-512 for Strimzi's KafkaUsers,
+// SCRAM-SHA-256 or PLAIN) and TLS (a CA file, a server name). A service builds all of
+// its clients from one Conn (platform/service.Kafka, read from KAFKA_*), so its
+// producers, consumers, dead-letter producer and readiness pings sign in alike. A Conn
+// prints and logs with its password masked.
+//
 // # Delivery guarantees
 //
 // Everything here is at-least-once. A record can be delivered twice (a consumer crashed

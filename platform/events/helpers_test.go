@@ -61,7 +61,7 @@ func start(t testing.TB, name string, fn func(context.Context) error) (stop func
 
 func newProducer(t testing.TB, brokers []string, reg prometheus.Registerer) *events.Producer {
 	t.Helper()
-	p, err := events.NewProducer(brokers, "test-producer", logging.Discard(), reg)
+	p, err := events.NewProducer(events.Conn{Brokers: brokers}, "test-producer", logging.Discard(), reg)
 	if err != nil {
 		t.Fatal(err)
 	}

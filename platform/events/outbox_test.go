@@ -286,7 +286,7 @@ func TestRelayCrashBetweenPublishAndMark(t *testing.T) {
 			start(t, "relay", r.Run)
 
 			var deliveries atomic.Int32
-			startConsumer(t, events.ConsumerConfig{Brokers: brokers, Group: "applier", Topics: []string{"things"}, DLQTopic: "things.dlq",
+			startConsumer(t, events.ConsumerConfig{Conn: events.Conn{Brokers: brokers}, Group: "applier", Topics: []string{"things"}, DLQTopic: "things.dlq",
 				Backoff: 5 * time.Millisecond},
 				func(ctx context.Context, rec *kgo.Record) error {
 					e, err := events.DecodeEnvelope(rec)

@@ -36,12 +36,14 @@ type Producer struct {
 	failed    *prometheus.CounterVec
 }
 
-// NewProducer builds a producer for the given seed brokers. It does not connect: the
-// first publish or [Producer.Ping] does, so a service can start before Kafka and report
-// not-ready until it is there.
-func NewProducer(brokers []string, clientID string, log *slog.Logger, reg prometheus.Registerer) (*Producer, error) {
-	if len(brokers) == 0 {
-		return nil, errors.New("events: producer needs at least one broker")
+// NewProducer builds a producer that reaches and signs in to Kafka as conn says. It
+// does not connect: the first publish or [Producer.Ping] does, so a service can start
+// before Kafka and report not-ready until it is there. Settings that cannot work (see
+// [Conn.Validate]) and a CA file that cannot be read are errors here.
+func NewProducer(conn Conn, clientID string, log *slog.Logger, reg prometheus.Registerer) (*Producer, error) {
+	connOpts, err := conn.options()
+	if err != nil {
+		return nil, fmt.Errorf("events: producer: %w", err)
 	}
 	log = orDiscard(log)
 	published, err := counterVec(reg, "events_published_total", "Records acknowledged by Kafka (acks=all), by topic.", "topic")
@@ -52,8 +54,7 @@ func NewProducer(brokers []string, clientID string, log *slog.Logger, reg promet
 	if err != nil {
 		return nil, fmt.Errorf("events: producer: %w", err)
 	}
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(brokers...),
+	cl, err := kgo.NewClient(append(connOpts,
 		kgo.ClientID(clientID),
 		// acks=all is what makes "published" mean "survives a broker loss"; it is also
 		// what idempotent writes (on by default) require.
@@ -64,7 +65,7 @@ func NewProducer(brokers []string, clientID string, log *slog.Logger, reg promet
 		kgo.ProduceRequestTimeout(publishTimeout),
 		kgo.RecordDeliveryTimeout(publishTimeout),
 		kgo.WithLogger(kgoLogger{log.With("component", "kafka-producer")}),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("events: producer client: %w", err)
 	}

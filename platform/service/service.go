@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -51,6 +52,63 @@ type Discovery struct {
 	DiscoveryStatic string `env:"DISCOVERY_STATIC"`
 	DNSSuffix       string `env:"DISCOVERY_DNS_SUFFIX"`
 	DNSPort         int    `env:"DISCOVERY_DNS_PORT" envDefault:"8080"`
+}
+
+// Kafka is how a service reaches Kafka and signs in to it. Services that produce or
+// consume embed it and hand events.Conn(cfg.Kafka) to every producer and consumer they
+// build, so all of them, and the readiness pings, use the same settings.
+//
+// Its fields are events.Conn's, in the same order, which makes the conversion legal
+// without this package importing events (and with it a database driver into the
+// gateway, which reads no Kafka settings); kafka_test.go keeps the two in step.
+type Kafka struct {
+	// Brokers are the seed brokers: "a:9092, b:9092," is a list of two.
+	Brokers []string `env:"KAFKA_BROKERS,required" envSeparator:","`
+	// SASLMechanism is empty (no authentication), SCRAM-SHA-512 (Strimzi's KafkaUsers),
+	// SCRAM-SHA-256 or PLAIN; a mechanism needs the username and the password.
+	SASLMechanism string `env:"KAFKA_SASL_MECHANISM"`
+	SASLUsername  string `env:"KAFKA_SASL_USERNAME"`
+	SASLPassword  string `env:"KAFKA_SASL_PASSWORD" secret:"true"`
+	// TLS turns on TLS to the brokers, verified against the PEM certificates in
+	// TLSCAFile (empty: the system's roots) for the broker's host name, or for
+	// TLSServerName when set.
+	TLS           bool   `env:"KAFKA_TLS" envDefault:"false"`
+	TLSCAFile     string `env:"KAFKA_TLS_CA_FILE"`
+	TLSServerName string `env:"KAFKA_TLS_SERVER_NAME"`
+}
+
+// ValidateKafka drops the empty entries of KAFKA_BROKERS and checks the settings as
+// events.Conn will, naming the variables. The CA file is read when the first producer
+// or consumer is built, at start.
+func (k *Kafka) ValidateKafka() error {
+	brokers := k.Brokers[:0]
+	for _, b := range k.Brokers {
+		if b = strings.TrimSpace(b); b != "" {
+			brokers = append(brokers, b)
+		}
+	}
+	k.Brokers = brokers
+	var errs []error
+	if len(k.Brokers) == 0 {
+		errs = append(errs, errors.New("KAFKA_BROKERS must name at least one broker"))
+	}
+	// The mechanisms events.Conn knows (kafka_test.go checks that the two agree).
+	switch mech := strings.ToUpper(strings.TrimSpace(k.SASLMechanism)); mech {
+	case "":
+		if k.SASLUsername != "" || k.SASLPassword != "" {
+			errs = append(errs, errors.New("KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD need KAFKA_SASL_MECHANISM"))
+		}
+	case "SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN":
+		if k.SASLUsername == "" || k.SASLPassword == "" {
+			errs = append(errs, fmt.Errorf("KAFKA_SASL_MECHANISM=%s needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD", mech))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("KAFKA_SASL_MECHANISM %q: want SCRAM-SHA-512, SCRAM-SHA-256, PLAIN, or empty for none", k.SASLMechanism))
+	}
+	if !k.TLS && (k.TLSCAFile != "" || k.TLSServerName != "") {
+		errs = append(errs, errors.New("KAFKA_TLS_CA_FILE and KAFKA_TLS_SERVER_NAME need KAFKA_TLS=true"))
+	}
+	return errors.Join(errs...)
 }
 
 // Resolver builds the resolver for the named services.

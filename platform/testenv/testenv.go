@@ -160,6 +160,23 @@ func Kafka(t testing.TB, topics ...string) []string {
 	return c.ListenAddrs()
 }
 
+// KafkaSASL starts an in-process Kafka cluster that, like Strimzi's listener with
+// authentication on, accepts only clients that sign in with SCRAM-SHA-512 as user with
+// password; it has the given topics and stops when the test ends.
+func KafkaSASL(t testing.TB, user, password string, topics ...string) []string {
+	t.Helper()
+	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.EnableSASL(), kfake.User("SCRAM-SHA-512", user, password)}
+	if len(topics) > 0 {
+		opts = append(opts, kfake.SeedTopics(3, topics...))
+	}
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		t.Fatalf("kfake: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c.ListenAddrs()
+}
+
 func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)

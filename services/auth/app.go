@@ -67,7 +67,7 @@ func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *a
 		ropt.DialTimeout = redisDialTimeout
 	}
 	a.rdb = redis.NewClient(ropt)
-	a.producer, err = events.NewProducer(cfg.Brokers, "auth", proc.Log, proc.Registry)
+	a.producer, err = events.NewProducer(events.Conn(cfg.Kafka), "auth", proc.Log, proc.Registry)
 	if err != nil {
 		return nil, err
 	}

@@ -129,3 +129,68 @@ func listening(t *testing.T, r io.Reader) (public, internal string) {
 		return "", ""
 	}
 }
+
+// TestRunSignsInToKafka: with the KAFKA_SASL_* variables the chart sets when Kafka
+// authentication is on, auth signs in to a broker that requires SCRAM-SHA-512: it is
+// ready (the readiness ping uses the same settings) and a sign-in code request, which
+// answers 200 only once Kafka took the email (acks=all), succeeds. With a wrong password
+// it is unready and the request answers 503.
+func TestRunSignsInToKafka(t *testing.T) {
+	const user, password = "instant-auth", "scram-password-for-auth"
+	brokers := testenv.KafkaSASL(t, user, password, emailTopic, eventsTopic)
+	for _, tt := range []struct {
+		name     string
+		password string
+		want     int
+	}{
+		{"right_password_200", password, http.StatusOK},
+		{"wrong_password_503", "not-" + password, http.StatusServiceUnavailable},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			vars := env(testenv.SQLite(t), miniRedis(t), brokers)
+			vars["HTTP_ADDR"] = "127.0.0.1:0"
+			vars["INTERNAL_ADDR"] = "127.0.0.1:0"
+			vars["LOG_LEVEL"] = "info" // the "listening" line
+			vars["KAFKA_SASL_MECHANISM"] = "SCRAM-SHA-512"
+			vars["KAFKA_SASL_USERNAME"] = user
+			vars["KAFKA_SASL_PASSWORD"] = tt.password
+
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			out, logs := io.Pipe()
+			go func() {
+				done <- run(ctx, func(k string) string { return vars[k] }, logs)
+				logs.Close()
+			}()
+			defer func() {
+				cancel()
+				select {
+				case err := <-done:
+					if err != nil {
+						t.Errorf("run returned %v after shutdown", err)
+					}
+				case <-time.After(30 * time.Second):
+					t.Error("run did not return after its context ended")
+				}
+			}()
+			public, _ := listening(t, out)
+
+			resp, err := http.Get(public + "/readyz")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Errorf("/readyz = %d, want %d", resp.StatusCode, tt.want)
+			}
+			resp, err = http.Post(public+"/auth/request-code", "application/json", strings.NewReader(`{"email":"`+newEmail()+`"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Errorf("request-code = %d, want %d", resp.StatusCode, tt.want)
+			}
+		})
+	}
+}

@@ -18,7 +18,7 @@ import (
 
 func producer(t *testing.T, h *harness) *events.Producer {
 	t.Helper()
-	p, err := events.NewProducer(h.brokers, "test-peers", logging.Discard(), nil)
+	p, err := events.NewProducer(events.Conn{Brokers: h.brokers}, "test-peers", logging.Discard(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

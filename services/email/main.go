@@ -97,7 +97,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	consumer, err := events.NewConsumer(events.ConsumerConfig{
-		Brokers: cfg.Brokers(), Group: consumerGroup, Topics: []string{cfg.Topic}, DLQTopic: cfg.DLQTopic,
+		Conn: events.Conn(cfg.Kafka), Group: consumerGroup, Topics: []string{cfg.Topic}, DLQTopic: cfg.DLQTopic,
 		MaxAttempts: cfg.MaxAttempts, Backoff: cfg.RetryBackoff, MaxBackoff: cfg.RetryMaxBackoff,
 		Log: log, Registerer: proc.Registry,
 	}, handler.Handle)

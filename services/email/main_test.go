@@ -6,7 +6,9 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -177,7 +179,7 @@ func TestRun(t *testing.T) {
 				t.Errorf("unknown route = %d %s; want a JSON 404", code, body)
 			}
 
-			producer, err := events.NewProducer(brokers, "test-auth", logging.Discard(), nil)
+			producer, err := events.NewProducer(events.Conn{Brokers: brokers}, "test-auth", logging.Discard(), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -239,5 +241,85 @@ func TestRunRefusesBadConfig(t *testing.T) {
 	err := run(context.Background(), func(k string) string { return env[k] }, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "SMTP_HOST") {
 		t.Fatalf("run = %v, want an error naming SMTP_HOST", err)
+	}
+}
+
+// TestRunRefusesUnreadableKafkaCA: a KAFKA_TLS_CA_FILE that cannot be read stops the
+// service at start, before it reports live, rather than failing every dial later.
+func TestRunRefusesUnreadableKafkaCA(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{})
+	env := baseEnv([]string{"127.0.0.1:1"}, srv, testenv.SQLite(t))
+	env["KAFKA_TLS"] = "true"
+	env["KAFKA_TLS_CA_FILE"] = filepath.Join(t.TempDir(), "missing-ca.crt")
+	err := run(context.Background(), func(k string) string { return env[k] }, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "TLS CA file") {
+		t.Fatalf("run = %v, want an error about the TLS CA file", err)
+	}
+}
+
+// TestRunSignsInToKafka: with the KAFKA_SASL_* variables the chart sets when Kafka
+// authentication is on, the service signs in to a broker that requires SCRAM-SHA-512:
+// it becomes ready (the readiness ping uses the same settings) and delivers a request.
+// With a wrong password it stays unready and says why, and no log line shows either
+// password.
+func TestRunSignsInToKafka(t *testing.T) {
+	const user, password = "instant-email", "scram-password-for-email"
+	brokers := testenv.KafkaSASL(t, user, password, "email.requests", "email.requests.dlq")
+	srv := smtptest.Start(t, smtptest.Options{})
+	env := baseEnv(brokers, srv, testenv.SQLite(t))
+	env["KAFKA_SASL_MECHANISM"] = "SCRAM-SHA-512"
+	env["KAFKA_SASL_USERNAME"] = user
+
+	t.Run("wrong_password_unready", func(t *testing.T) {
+		env := maps.Clone(env)
+		env["KAFKA_SASL_PASSWORD"] = "not-the-password"
+		svc := start(t, env)
+		eventually(t, "a failed readiness check", func() bool {
+			code, body := get(t, svc.public+"/readyz")
+			return code == http.StatusServiceUnavailable && strings.Contains(body, "kafka")
+		})
+		if err := svc.stop(); err != nil {
+			t.Fatalf("run returned %v on shutdown", err)
+		}
+		if logs := svc.logs.String(); strings.Contains(logs, "not-the-password") {
+			t.Errorf("logs show the password:\n%s", logs)
+		}
+	})
+
+	env["KAFKA_SASL_PASSWORD"] = password
+	svc := start(t, env)
+	eventually(t, "readiness", func() bool {
+		code, _ := get(t, svc.public+"/readyz")
+		return code == http.StatusOK
+	})
+	producer, err := events.NewProducer(events.Conn{Brokers: brokers, SASLMechanism: "SCRAM-SHA-512", SASLUsername: user, SASLPassword: password},
+		"test-auth", logging.Discard(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer.Close()
+	e, err := events.NewEnvelope(emailkafka.EventType, "auth", "bob@example.com", emailkafka.Requested{
+		To: "bob@example.com", Template: mail.TemplateLoginCode, Params: mail.Params{Code: "123123", TTLMinutes: "10", Username: "bob"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	if err := producer.PublishEnvelope(ctx, "email.requests", e); err != nil {
+		t.Fatal(err)
+	}
+	if m := srv.WaitFor(t, 1, waitFor)[0]; !strings.Contains(m.Text, "123123") {
+		t.Errorf("message text %q lacks the code", m.Text)
+	}
+	if err := svc.stop(); err != nil {
+		t.Fatalf("run returned %v on shutdown", err)
+	}
+	logs := svc.logs.String()
+	if strings.Contains(logs, password) {
+		t.Errorf("logs show the password:\n%s", logs)
+	}
+	if line, ok := svc.logs.find("config"); !ok || line["KAFKA_SASL_PASSWORD"] != "***" || line["KAFKA_SASL_USERNAME"] != user {
+		t.Errorf("config line %v: want the username and a masked password", line)
 	}
 }

@@ -95,7 +95,7 @@ func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *a
 	svc := feed.NewService(store, timelines, opt, metrics, proc.Log)
 
 	consumer, err := events.NewConsumer(events.ConsumerConfig{
-		Brokers: cfg.Brokers, Group: feedevents.Consumer, Topics: cfg.Topics(),
+		Conn: events.Conn(cfg.Kafka), Group: feedevents.Consumer, Topics: cfg.Topics(),
 		DLQTopic: cfg.DLQTopic, Log: proc.Log, Registerer: proc.Registry,
 	}, feedevents.Handler(a.projector))
 	if err != nil {

@@ -108,7 +108,7 @@ func startHarness(t *testing.T, vars map[string]string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := events.NewProducer(cfg.Brokers, "test-producers", logging.Discard(), nil)
+	p, err := events.NewProducer(events.Conn{Brokers: cfg.Brokers}, "test-producers", logging.Discard(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,7 +63,7 @@ func TestRun(t *testing.T) {
 		}
 	}
 
-	p, err := events.NewProducer(brokers, "test-posts", logging.Discard(), nil)
+	p, err := events.NewProducer(events.Conn{Brokers: brokers}, "test-posts", logging.Discard(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

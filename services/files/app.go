@@ -52,7 +52,7 @@ func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (*app
 		return nil, err
 	}
 	consumer, err := events.NewConsumer(events.ConsumerConfig{
-		Brokers: cfg.Brokers, Group: consumerGroup,
+		Conn: events.Conn(cfg.Kafka), Group: consumerGroup,
 		Topics: []string{cfg.PostEventsTopic, cfg.UserEventsTopic}, DLQTopic: cfg.DLQTopic,
 		Log: proc.Log, Registerer: proc.Registry,
 	}, fileevents.New(svc, proc.Log).Handle)

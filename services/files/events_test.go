@@ -23,7 +23,7 @@ func (h *harness) publish(t *testing.T, topic, typ, key string, data any) events
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := events.NewProducer(h.cfg.Brokers, "test", nil, nil)
+	p, err := events.NewProducer(events.Conn{Brokers: h.cfg.Brokers}, "test", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func (h *harness) publish(t *testing.T, topic, typ, key string, data any) events
 // publishRaw sends a value that is not an envelope at all.
 func (h *harness) publishRaw(t *testing.T, topic, key, value string) {
 	t.Helper()
-	p, err := events.NewProducer(h.cfg.Brokers, "test", nil, nil)
+	p, err := events.NewProducer(events.Conn{Brokers: h.cfg.Brokers}, "test", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,7 +55,7 @@ func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *a
 	if err := migrateDB(ctx, a.db); err != nil {
 		return nil, err
 	}
-	a.producer, err = events.NewProducer(cfg.Brokers, "follow", proc.Log, proc.Registry)
+	a.producer, err = events.NewProducer(events.Conn(cfg.Kafka), "follow", proc.Log, proc.Registry)
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +69,7 @@ func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *a
 		return nil, err
 	}
 	consumer, err := events.NewConsumer(events.ConsumerConfig{
-		Brokers: cfg.Brokers, Group: followevents.Consumer, Topics: []string{cfg.UserEventsTopic},
+		Conn: events.Conn(cfg.Kafka), Group: followevents.Consumer, Topics: []string{cfg.UserEventsTopic},
 		DLQTopic: cfg.DLQTopic, Log: proc.Log, Registerer: proc.Registry,
 	}, handler.Handle)
 	if err != nil {

@@ -53,7 +53,7 @@ func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *a
 	if err := migrateDB(ctx, a.db); err != nil {
 		return nil, err
 	}
-	a.producer, err = events.NewProducer(cfg.Brokers, "posts", proc.Log, proc.Registry)
+	a.producer, err = events.NewProducer(events.Conn(cfg.Kafka), "posts", proc.Log, proc.Registry)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +67,7 @@ func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *a
 		return nil, err
 	}
 	consumer, err := events.NewConsumer(events.ConsumerConfig{
-		Brokers: cfg.Brokers, Group: postevents.Consumer, Topics: cfg.ConsumedTopics(),
+		Conn: events.Conn(cfg.Kafka), Group: postevents.Consumer, Topics: cfg.ConsumedTopics(),
 		DLQTopic: cfg.DLQTopic, Log: proc.Log, Registerer: proc.Registry,
 	}, handler.Handle)
 	if err != nil {

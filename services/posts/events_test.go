@@ -73,7 +73,7 @@ func TestUserEvents(t *testing.T) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
 			h := newHarness(t, b.db(t))
-			p, err := events.NewProducer(h.brokers, "test-auth", logging.Discard(), nil)
+			p, err := events.NewProducer(events.Conn{Brokers: h.brokers}, "test-auth", logging.Discard(), nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -29,6 +29,11 @@ global:
     apiGatewayName: instant-api-gateway
   kafka:
     bootstrapServers: instant-kafka-bootstrap:9092
+    # Sign in as the service's KafkaUser (<release>-<service>, SCRAM-SHA-512), with the
+    # password from the Secret Strimzi writes for it. The umbrella chart creates the
+    # users; a service that reads no KAFKA_BROKERS gets no credentials.
+    authentication:
+      enabled: false
 
 image:
   repository: ""   # default <global.image.registry>/<service>

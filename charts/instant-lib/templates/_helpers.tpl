@@ -103,16 +103,43 @@ back to the whole limit through the downward API.
 {{- end -}}
 
 {{/*
+The KafkaUser a service signs in to Kafka as: the umbrella chart's kafka-users.yaml
+names each one so, and Strimzi's User Operator writes its SCRAM password to a Secret of
+the same name (key "password"). Argument: dict "release" <release name> "service" <service>.
+*/}}
+{{- define "instant-lib.kafkaUser" -}}
+{{- printf "%s-%s" .release .service -}}
+{{- end -}}
+
+{{/*
+Whether the service signs in to Kafka: global.kafka.authentication is on and the
+service talks to Kafka, which is to say its env names KAFKA_BROKERS.
+*/}}
+{{- define "instant-lib.kafkaAuth" -}}
+{{- if and ((.Values.global.kafka).authentication).enabled (get (.Values.env | default dict) "KAFKA_BROKERS") }}true{{ end -}}
+{{- end -}}
+
+{{/*
 The container environment, shared by the Deployment and the migration Job so both see
-the same configuration. Argument: dict "ctx" $ "container" <container name>.
-Order: the platform/service.Base contract, the runtime, then env and secretEnv sorted.
+the same configuration. Argument: dict "ctx" $ "container" <container name>
+"kafkaCredentials" <bool>.
+Order: the platform/service.Base contract, the runtime, the Kafka credentials, then env
+and secretEnv sorted.
+
+The Kafka credentials (KAFKA_SASL_*, with global.kafka.authentication) go to the
+Deployment only: the migration Job does not talk to Kafka, and as a pre-install hook it
+runs before the KafkaUser, and so the Secret with its password, exists.
 */}}
 {{- define "instant-lib.env" -}}
 {{- $ := .ctx -}}
 {{- $v := $.Values -}}
 {{- $reserved := list "HTTP_ADDR" "INTERNAL_ADDR" "SHUTDOWN_TIMEOUT" "DRAIN_DELAY" "IDENTITY_SECRET" "GOMAXPROCS" "GOMEMLIMIT" -}}
+{{- $kafkaAuth := include "instant-lib.kafkaAuth" $ -}}
+{{- if $kafkaAuth }}
+{{- $reserved = concat $reserved (list "KAFKA_SASL_MECHANISM" "KAFKA_SASL_USERNAME" "KAFKA_SASL_PASSWORD") }}
+{{- end }}
 {{- range $k, $_ := $v.env }}
-{{- if has $k $reserved }}{{ fail (printf "%s: env.%s is set by the chart; use the matching value (ports, shutdown, resources, global.identitySecret)" (include "instant-lib.name" $) $k) }}{{ end }}
+{{- if has $k $reserved }}{{ fail (printf "%s: env.%s is set by the chart; use the matching value (ports, shutdown, resources, global.identitySecret, global.kafka.authentication)" (include "instant-lib.name" $) $k) }}{{ end }}
 {{- if hasKey ($v.secretEnv | default dict) $k }}{{ fail (printf "%s: %s is in both env and secretEnv" (include "instant-lib.name" $) $k) }}{{ end }}
 {{- end }}
 {{- range $k, $_ := $v.secretEnv }}
@@ -149,6 +176,20 @@ Order: the platform/service.Base contract, the runtime, then env and secretEnv s
 {{- if not (hasKey ($v.env | default dict) "LOG_LEVEL") }}
 - name: LOG_LEVEL
   value: {{ $v.global.logLevel | default "info" | quote }}
+{{- end }}
+{{- if and $kafkaAuth .kafkaCredentials }}
+{{- $user := include "instant-lib.kafkaUser" (dict "release" $.Release.Name "service" $.Chart.Name) }}
+# The service's KafkaUser (the umbrella chart's kafka-users.yaml) and the password
+# Strimzi's User Operator keeps in the Secret of the same name.
+- name: KAFKA_SASL_MECHANISM
+  value: SCRAM-SHA-512
+- name: KAFKA_SASL_USERNAME
+  value: {{ $user | quote }}
+- name: KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $user }}
+      key: password
 {{- end }}
 {{- range $k := keys ($v.env | default dict) | sortAlpha }}
 {{- $raw := get $v.env $k }}

@@ -145,7 +145,7 @@ spec:
               containerPort: {{ .Values.ports.internal }}
               protocol: TCP
           env:
-            {{- include "instant-lib.env" (dict "ctx" . "container" $name) | nindent 12 }}
+            {{- include "instant-lib.env" (dict "ctx" . "container" $name "kafkaCredentials" true) | nindent 12 }}
           {{- with .Values.envFrom }}
           envFrom:
             {{- toYaml . | nindent 12 }}
@@ -414,7 +414,8 @@ spec:
           args:
             {{- toYaml .Values.migrations.args | nindent 12 }}
           env:
-            {{- include "instant-lib.env" (dict "ctx" . "container" "migrate") | nindent 12 }}
+            {{- /* No Kafka credentials: see instant-lib.env. */}}
+            {{- include "instant-lib.env" (dict "ctx" . "container" "migrate" "kafkaCredentials" false) | nindent 12 }}
           {{- with .Values.envFrom }}
           envFrom:
             {{- toYaml . | nindent 12 }}

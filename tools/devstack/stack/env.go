@@ -12,6 +12,7 @@ import (
 type infra struct {
 	redisURL       string
 	brokers        []string
+	kafka          map[string]string // KAFKA_SASL_*, KAFKA_TLS* for a real cluster
 	smtp           map[string]string // SMTP_* variables for services that send mail
 	s3             map[string]string // S3_* variables for services that keep objects
 	identitySecret string
@@ -50,6 +51,7 @@ func serviceEnv(p plan, all []plan, in infra, gatewayURL string) ([]string, erro
 	}
 	if svc.NeedsKafka {
 		env["KAFKA_BROKERS"] = strings.Join(in.brokers, ",")
+		maps.Copy(env, in.kafka)
 	}
 	if svc.NeedsSMTP {
 		maps.Copy(env, in.smtp)
@@ -141,6 +143,20 @@ func parseBrokers(s string) []string {
 func externalSMTP(getenv func(string) string) map[string]string {
 	env := map[string]string{"SMTP_FROM": defaultSMTPFrom}
 	for _, k := range []string{"SMTP_HOST", "SMTP_PORT", "SMTP_TLS", "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_FROM"} {
+		if v := getenv(k); v != "" {
+			env[k] = v
+		}
+	}
+	return env
+}
+
+// externalKafka is the Kafka sign-in and TLS environment handed through to the services
+// when KAFKA_BROKERS names a real cluster; the embedded one needs none. Unset values
+// stay unset.
+func externalKafka(getenv func(string) string) map[string]string {
+	env := map[string]string{}
+	for _, k := range []string{"KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD",
+		"KAFKA_TLS", "KAFKA_TLS_CA_FILE", "KAFKA_TLS_SERVER_NAME"} {
 		if v := getenv(k); v != "" {
 			env[k] = v
 		}

@@ -176,6 +176,7 @@ func TestServiceEnv(t *testing.T) {
 	in := infra{
 		redisURL:       "redis://127.0.0.1:16379/0",
 		brokers:        []string{"127.0.0.1:19092", "127.0.0.1:19093"},
+		kafka:          map[string]string{"KAFKA_TLS": "true"},
 		smtp:           map[string]string{"SMTP_HOST": "127.0.0.1", "SMTP_PORT": "2525", "SMTP_TLS": "none", "SMTP_FROM": defaultSMTPFrom},
 		s3:             s3,
 		identitySecret: "s3cret",
@@ -218,17 +219,20 @@ func TestServiceEnv(t *testing.T) {
 			"DATABASE_URL":  "sqlite:" + filepath.Join(dataDir, "auth.db"),
 			"REDIS_URL":     "redis://127.0.0.1:16379/0",
 			"KAFKA_BROKERS": "127.0.0.1:19092,127.0.0.1:19093",
+			"KAFKA_TLS":     "true",
 		})},
 		{"email_with_extra_env_last", plans[1], with(map[string]string{
 			"HTTP_ADDR": "127.0.0.1:8083", "INTERNAL_ADDR": "127.0.0.1:9083",
 			"DATABASE_URL":  "sqlite:" + filepath.Join(dataDir, "email.db"),
 			"KAFKA_BROKERS": "127.0.0.1:19092,127.0.0.1:19093",
+			"KAFKA_TLS":     "true",
 			"SMTP_HOST":     "127.0.0.1", "SMTP_PORT": "2525", "SMTP_TLS": "none", "SMTP_FROM": "instant <no-reply@instant.local>",
 			"LOG_LEVEL": "debug", "EXTRA": "1",
 		})},
 		{"files_gets_s3", plans[2], with(map[string]string{
 			"HTTP_ADDR": "127.0.0.1:8084", "INTERNAL_ADDR": "127.0.0.1:9084",
 			"KAFKA_BROKERS":      "127.0.0.1:19092,127.0.0.1:19093",
+			"KAFKA_TLS":          "true",
 			"S3_ENDPOINT":        "127.0.0.1:9000",
 			"S3_PUBLIC_ENDPOINT": "http://127.0.0.1:9000",
 			"S3_REGION":          "us-east-1",
@@ -249,6 +253,15 @@ func TestServiceEnv(t *testing.T) {
 				t.Errorf("env (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestExternalKafka(t *testing.T) {
+	got := externalKafka(envOf(map[string]string{"KAFKA_BROKERS": "kafka:9093", "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+		"KAFKA_SASL_USERNAME": "dev", "KAFKA_SASL_PASSWORD": "p", "KAFKA_TLS": "true", "KAFKA_OTHER": "x"}))
+	want := map[string]string{"KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "KAFKA_SASL_USERNAME": "dev", "KAFKA_SASL_PASSWORD": "p", "KAFKA_TLS": "true"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("env (-want +got):\n%s", diff)
 	}
 }
 

@@ -287,6 +287,10 @@ func (s *Stack) start(ctx, procCtx context.Context, o Options, fixed bool) error
 	if err := s.startKafka(ctx, o, fixed); err != nil {
 		return err
 	}
+	var kafkaEnv map[string]string
+	if !s.EmbeddedKafka {
+		kafkaEnv = externalKafka(o.Getenv)
+	}
 	smtpEnv, err := s.startMail(o, fixed)
 	if err != nil {
 		return err
@@ -303,6 +307,7 @@ func (s *Stack) start(ctx, procCtx context.Context, o Options, fixed bool) error
 	in := infra{
 		redisURL:       s.RedisURL,
 		brokers:        s.Brokers,
+		kafka:          kafkaEnv,
 		smtp:           smtpEnv,
 		s3:             s3Env,
 		identitySecret: secret,

@@ -1,11 +1,10 @@
-// Package config is the auth service's configuration: the shared service.Base plus the
-// stores, topics, session and cookie settings auth alone needs. Every default lives in a
-// tag here.
+// Package config is the auth service's configuration: the shared service.Base and
+// service.Kafka (the brokers and how to sign in to them) plus the stores, topics,
+// session and cookie settings auth alone needs. Every default lives in a tag here.
 package config
 
 import (
 	"errors"
-	"strings"
 	"time"
 
 	"instant/platform/service"
@@ -14,11 +13,11 @@ import (
 // Config is read from the environment once, at start.
 type Config struct {
 	service.Base
+	service.Kafka
 
 	// DatabaseURL is PostgreSQL in the cluster; an SQLite file is the one-machine default.
-	DatabaseURL string   `env:"DATABASE_URL,required"`
-	RedisURL    string   `env:"REDIS_URL,required"`
-	Brokers     []string `env:"KAFKA_BROKERS,required" envSeparator:","`
+	DatabaseURL string `env:"DATABASE_URL,required"`
+	RedisURL    string `env:"REDIS_URL,required"`
 
 	EmailTopic      string `env:"EMAIL_TOPIC" envDefault:"email.requests"`
 	UserEventsTopic string `env:"USER_EVENTS_TOPIC" envDefault:"user.events"`
@@ -43,20 +42,9 @@ func (c *Config) Validate() error {
 	if err := c.ValidateBase(); err != nil {
 		return err
 	}
-	var errs []error
-	// "a:9092, b:9092," is a list of two brokers, as a person writing it means.
-	brokers := c.Brokers[:0]
-	for _, b := range c.Brokers {
-		if b = strings.TrimSpace(b); b != "" {
-			brokers = append(brokers, b)
-		}
-	}
-	c.Brokers = brokers
+	errs := []error{c.ValidateKafka()}
 	if c.CodeSecret != "" && len(c.CodeSecret) < 32 {
 		errs = append(errs, errors.New("CODE_SECRET must be at least 32 bytes"))
-	}
-	if len(c.Brokers) == 0 {
-		errs = append(errs, errors.New("KAFKA_BROKERS must name at least one broker"))
 	}
 	if c.EmailTopic == "" || c.UserEventsTopic == "" {
 		errs = append(errs, errors.New("EMAIL_TOPIC and USER_EVENTS_TOPIC must not be empty"))

@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"instant/platform/config"
+	"instant/platform/service"
 )
 
 const secret = "0123456789abcdef0123456789abcdef"
@@ -71,16 +72,35 @@ func TestInvalid(t *testing.T) {
 		})
 	}
 	for name, vars := range map[string]map[string]string{
-		"no_identity_secret": {},
-		"short_code_secret":  {"IDENTITY_SECRET": secret, "CODE_SECRET": "short"},
-		"no_brokers":         {"IDENTITY_SECRET": secret, "KAFKA_BROKERS": " , "},
-		"zero_timeout":       {"IDENTITY_SECRET": secret, "EMAIL_PUBLISH_TIMEOUT": "0s"},
-		"bad_duration":       {"IDENTITY_SECRET": secret, "SESSION_LIFETIME": "forever"},
+		"no_identity_secret":     {},
+		"short_code_secret":      {"IDENTITY_SECRET": secret, "CODE_SECRET": "short"},
+		"no_brokers":             {"IDENTITY_SECRET": secret, "KAFKA_BROKERS": " , "},
+		"sasl_without_password":  {"IDENTITY_SECRET": secret, "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "KAFKA_SASL_USERNAME": "instant-auth"},
+		"unknown_sasl_mechanism": {"IDENTITY_SECRET": secret, "KAFKA_SASL_MECHANISM": "GSSAPI", "KAFKA_SASL_USERNAME": "u", "KAFKA_SASL_PASSWORD": "pw"},
+		"ca_file_without_tls":    {"IDENTITY_SECRET": secret, "KAFKA_TLS_CA_FILE": "/etc/kafka-ca/ca.crt"},
+		"zero_timeout":           {"IDENTITY_SECRET": secret, "EMAIL_PUBLISH_TIMEOUT": "0s"},
+		"bad_duration":           {"IDENTITY_SECRET": secret, "SESSION_LIFETIME": "forever"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := load(with(vars)); err == nil {
 				t.Fatal("loaded an invalid configuration")
 			}
 		})
+	}
+}
+
+// TestKafkaSettings: the Kafka authentication and TLS settings (service.Kafka) load as
+// the chart and an operator set them.
+func TestKafkaSettings(t *testing.T) {
+	c, err := load(with(map[string]string{"IDENTITY_SECRET": secret, "KAFKA_BROKERS": "kafka:9092",
+		"KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "KAFKA_SASL_USERNAME": "instant-auth", "KAFKA_SASL_PASSWORD": "pw",
+		"KAFKA_TLS": "true", "KAFKA_TLS_CA_FILE": "/etc/kafka-ca/ca.crt", "KAFKA_TLS_SERVER_NAME": "kafka.example.org"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := service.Kafka{Brokers: []string{"kafka:9092"}, SASLMechanism: "SCRAM-SHA-512", SASLUsername: "instant-auth",
+		SASLPassword: "pw", TLS: true, TLSCAFile: "/etc/kafka-ca/ca.crt", TLSServerName: "kafka.example.org"}
+	if diff := cmp.Diff(want, c.Kafka); diff != "" {
+		t.Errorf("Kafka settings (-want +got):\n%s", diff)
 	}
 }

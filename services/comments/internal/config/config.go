@@ -1,12 +1,11 @@
-// Package config is the comments service's configuration: the shared service.Base and
-// service.Discovery (it calls posts) plus its database, Kafka topics and post lookups.
-// Every default lives in a tag here.
+// Package config is the comments service's configuration: the shared service.Base,
+// service.Discovery (it calls posts) and service.Kafka plus its database, Kafka topics
+// and post lookups. Every default lives in a tag here.
 package config
 
 import (
 	"errors"
 	"slices"
-	"strings"
 	"time"
 
 	"instant/platform/service"
@@ -20,11 +19,11 @@ const maxPostCacheTTL = 10 * time.Second
 type Config struct {
 	service.Base
 	service.Discovery
+	service.Kafka
 
 	// DatabaseURL is PostgreSQL in the cluster; an SQLite file is the one-machine default.
-	DatabaseURL string   `env:"DATABASE_URL,required"`
-	Brokers     []string `env:"KAFKA_BROKERS,required" envSeparator:","`
-	EventsTopic string   `env:"COMMENT_EVENTS_TOPIC" envDefault:"comment.events"`
+	DatabaseURL string `env:"DATABASE_URL,required"`
+	EventsTopic string `env:"COMMENT_EVENTS_TOPIC" envDefault:"comment.events"`
 
 	// PostEventsTopic and UserEventsTopic are consumed (group "comments") to purge the
 	// comments of deleted posts and accounts. Records comments cannot apply go to
@@ -47,18 +46,7 @@ func (c *Config) Validate() error {
 	if err := c.ValidateBase(); err != nil {
 		return err
 	}
-	errs := []error{c.ValidateDiscovery(c.Base)}
-	// "a:9092, b:9092," is a list of two brokers, as a person writing it means.
-	brokers := c.Brokers[:0]
-	for _, b := range c.Brokers {
-		if b = strings.TrimSpace(b); b != "" {
-			brokers = append(brokers, b)
-		}
-	}
-	c.Brokers = brokers
-	if len(c.Brokers) == 0 {
-		errs = append(errs, errors.New("KAFKA_BROKERS must name at least one broker"))
-	}
+	errs := []error{c.ValidateDiscovery(c.Base), c.ValidateKafka()}
 	if c.EventsTopic == "" || c.DLQTopic == "" || slices.Contains(c.ConsumedTopics(), "") {
 		errs = append(errs, errors.New("COMMENT_EVENTS_TOPIC, POST_EVENTS_TOPIC, USER_EVENTS_TOPIC and COMMENTS_DLQ_TOPIC must not be empty"))
 	}

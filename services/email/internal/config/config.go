@@ -1,11 +1,12 @@
-// Package config is the email service's configuration, read from the environment.
+// Package config is the email service's configuration, read from the environment: the
+// shared service.Base and service.Kafka plus its database, topics, retries and SMTP
+// server.
 package config
 
 import (
 	"errors"
 	"fmt"
 	"net/mail"
-	"strings"
 	"time"
 
 	"instant/platform/service"
@@ -21,11 +22,11 @@ const (
 // Config is everything the email service reads at start.
 type Config struct {
 	service.Base
+	service.Kafka
 
-	DatabaseURL  string `env:"DATABASE_URL,required"`
-	KafkaBrokers string `env:"KAFKA_BROKERS,required"` // comma-separated host:port; see Brokers
-	Topic        string `env:"EMAIL_TOPIC" envDefault:"email.requests"`
-	DLQTopic     string `env:"EMAIL_DLQ_TOPIC" envDefault:"email.requests.dlq"`
+	DatabaseURL string `env:"DATABASE_URL,required"`
+	Topic       string `env:"EMAIL_TOPIC" envDefault:"email.requests"`
+	DLQTopic    string `env:"EMAIL_DLQ_TOPIC" envDefault:"email.requests.dlq"`
 	// MaxAttempts and the backoff bound how long one request may hold its partition
 	// while the SMTP server is down before it is parked on the DLQ: with the defaults,
 	// about a minute of jittered, exponentially spaced retries — well inside a login
@@ -47,14 +48,11 @@ type Config struct {
 }
 
 // Validate checks what the tags cannot express.
-func (c Config) Validate() error {
+func (c *Config) Validate() error {
 	if err := c.ValidateBase(); err != nil {
 		return err
 	}
-	var errs []error
-	if len(c.Brokers()) == 0 {
-		errs = append(errs, errors.New("KAFKA_BROKERS is empty"))
-	}
+	errs := []error{c.ValidateKafka()}
 	if c.Topic == "" || c.DLQTopic == "" || c.Topic == c.DLQTopic {
 		errs = append(errs, errors.New("EMAIL_TOPIC and EMAIL_DLQ_TOPIC must be set and differ"))
 	}
@@ -85,15 +83,4 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("SMTP_PASSWORD is set but SMTP_USERNAME is not"))
 	}
 	return errors.Join(errs...)
-}
-
-// Brokers splits KAFKA_BROKERS ("a:9092, b:9092,") into its addresses.
-func (c Config) Brokers() []string {
-	var out []string
-	for b := range strings.SplitSeq(c.KafkaBrokers, ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			out = append(out, b)
-		}
-	}
-	return out
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"instant/platform/config"
+	"instant/platform/service"
 	emailconfig "instant/services/email/internal/config"
 )
 
@@ -31,7 +32,7 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatalf("Load: %v", err)
 	}
 	got := map[string]any{
-		"brokers": cfg.Brokers(), "topic": cfg.Topic, "dlq": cfg.DLQTopic,
+		"brokers": cfg.Brokers, "topic": cfg.Topic, "dlq": cfg.DLQTopic,
 		"attempts": cfg.MaxAttempts, "backoff": cfg.RetryBackoff, "max_backoff": cfg.RetryMaxBackoff, "retention": cfg.DedupRetention,
 		"port": cfg.SMTPPort, "tls": cfg.SMTPTLS, "timeout": cfg.SMTPTimeout,
 	}
@@ -60,6 +61,10 @@ func TestLoadRefuses(t *testing.T) {
 		{"no_database", map[string]string{"DATABASE_URL": ""}, "DATABASE_URL"},
 		{"no_brokers", map[string]string{"KAFKA_BROKERS": ""}, "KAFKA_BROKERS"},
 		{"only_commas_in_brokers", map[string]string{"KAFKA_BROKERS": " , "}, "KAFKA_BROKERS"},
+		{"sasl_without_password", map[string]string{"KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "KAFKA_SASL_USERNAME": "instant-email"}, "KAFKA_SASL_PASSWORD"},
+		{"unknown_sasl_mechanism", map[string]string{"KAFKA_SASL_MECHANISM": "GSSAPI", "KAFKA_SASL_USERNAME": "u", "KAFKA_SASL_PASSWORD": "pw"}, "KAFKA_SASL_MECHANISM"},
+		{"password_without_mechanism", map[string]string{"KAFKA_SASL_PASSWORD": "pw"}, "KAFKA_SASL_MECHANISM"},
+		{"ca_file_without_tls", map[string]string{"KAFKA_TLS_CA_FILE": "/etc/kafka-ca/ca.crt"}, "KAFKA_TLS"},
 		{"same_topics", map[string]string{"EMAIL_DLQ_TOPIC": "email.requests"}, "EMAIL_DLQ_TOPIC"},
 		{"backoff_above_ceiling", map[string]string{"EMAIL_RETRY_BACKOFF": "1m"}, "EMAIL_RETRY_BACKOFF"},
 		{"zero_attempts", map[string]string{"EMAIL_MAX_ATTEMPTS": "0"}, "EMAIL_MAX_ATTEMPTS"},
@@ -83,5 +88,21 @@ func TestMaskedHidesPassword(t *testing.T) {
 		if strings.Contains(a.(interface{ String() string }).String(), "hunter2") {
 			t.Fatalf("masked config shows the password: %v", a)
 		}
+	}
+}
+
+// TestLoadKafkaSettings: KAFKA_BROKERS and the Kafka authentication and TLS settings are
+// read as every other service reads them (platform/service.Kafka).
+func TestLoadKafkaSettings(t *testing.T) {
+	cfg, err := config.Load[emailconfig.Config](env(map[string]string{"KAFKA_BROKERS": " kafka-0:9092, kafka-1:9092,",
+		"KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "KAFKA_SASL_USERNAME": "instant-email", "KAFKA_SASL_PASSWORD": "pw",
+		"KAFKA_TLS": "true", "KAFKA_TLS_CA_FILE": "/etc/kafka-ca/ca.crt"}))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	want := service.Kafka{Brokers: []string{"kafka-0:9092", "kafka-1:9092"}, SASLMechanism: "SCRAM-SHA-512",
+		SASLUsername: "instant-email", SASLPassword: "pw", TLS: true, TLSCAFile: "/etc/kafka-ca/ca.crt"}
+	if diff := cmp.Diff(want, cfg.Kafka); diff != "" {
+		t.Errorf("Kafka settings (-want +got):\n%s", diff)
 	}
 }

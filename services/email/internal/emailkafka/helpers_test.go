@@ -147,7 +147,7 @@ type kafka struct {
 func newKafka(t *testing.T) *kafka {
 	t.Helper()
 	brokers := testenv.Kafka(t, topic, dlqTopic)
-	p, err := events.NewProducer(brokers, "test-auth", logging.Discard(), nil)
+	p, err := events.NewProducer(events.Conn{Brokers: brokers}, "test-auth", logging.Discard(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func (k *kafka) publishRaw(t *testing.T, key string, value []byte) {
 func (k *kafka) consume(t *testing.T, f *fixture, maxAttempts int) (stop func()) {
 	t.Helper()
 	c, err := events.NewConsumer(events.ConsumerConfig{
-		Brokers: k.brokers, Group: "email", Topics: []string{topic}, DLQTopic: dlqTopic,
+		Conn: events.Conn{Brokers: k.brokers}, Group: "email", Topics: []string{topic}, DLQTopic: dlqTopic,
 		MaxAttempts: maxAttempts, Backoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
 		Log: logging.Discard(), Registerer: f.reg,
 	}, f.handler.Handle)

@@ -1,6 +1,7 @@
-// Package config is the feed service's configuration: the shared service.Base plus its
-// stores, the topics it reads, and the knobs of its timelines. Feed calls no other
-// service, so it embeds no service.Discovery. Every default lives in a tag here.
+// Package config is the feed service's configuration: the shared service.Base and
+// service.Kafka plus its stores, the topics it reads, and the knobs of its timelines.
+// Feed calls no other service, so it embeds no service.Discovery. Every default lives in
+// a tag here.
 package config
 
 import (
@@ -14,12 +15,12 @@ import (
 // Config is read from the environment once, at start.
 type Config struct {
 	service.Base
+	service.Kafka
 
 	// DatabaseURL holds the read model (PostgreSQL in the cluster, an SQLite file on one
 	// machine); RedisURL the home timelines.
-	DatabaseURL string   `env:"DATABASE_URL,required"`
-	RedisURL    string   `env:"REDIS_URL,required"`
-	Brokers     []string `env:"KAFKA_BROKERS,required" envSeparator:","`
+	DatabaseURL string `env:"DATABASE_URL,required"`
+	RedisURL    string `env:"REDIS_URL,required"`
 
 	UserEventsTopic    string `env:"USER_EVENTS_TOPIC" envDefault:"user.events"`
 	PostEventsTopic    string `env:"POST_EVENTS_TOPIC" envDefault:"post.events"`
@@ -52,18 +53,7 @@ func (c *Config) Validate() error {
 	if err := c.ValidateBase(); err != nil {
 		return err
 	}
-	var errs []error
-	// "a:9092, b:9092," is a list of two brokers, as a person writing it means.
-	brokers := c.Brokers[:0]
-	for _, b := range c.Brokers {
-		if b = strings.TrimSpace(b); b != "" {
-			brokers = append(brokers, b)
-		}
-	}
-	c.Brokers = brokers
-	if len(c.Brokers) == 0 {
-		errs = append(errs, errors.New("KAFKA_BROKERS must name at least one broker"))
-	}
+	errs := []error{c.ValidateKafka()}
 	topics := c.Topics()
 	for _, t := range append(topics, c.DLQTopic) {
 		if strings.TrimSpace(t) == "" {

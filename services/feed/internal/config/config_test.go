@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"instant/platform/config"
+	"instant/platform/service"
 )
 
 const secret = "0123456789abcdef0123456789abcdef"
@@ -73,21 +74,40 @@ func TestInvalid(t *testing.T) {
 		})
 	}
 	for name, vars := range map[string]map[string]string{
-		"short_secret":       {"IDENTITY_SECRET": "short"},
-		"no_brokers":         {"KAFKA_BROKERS": " , "},
-		"blank_topic":        {"POST_EVENTS_TOPIC": " "},
-		"dlq_is_consumed":    {"FEED_DLQ_TOPIC": "like.events"},
-		"zero_cap":           {"FEED_TIMELINE_CAP": "0"},
-		"zero_threshold":     {"FEED_CELEBRITY_THRESHOLD": "0"},
-		"negative_backfill":  {"FEED_BACKFILL": "-1"},
-		"zero_ttl":           {"FEED_TIMELINE_TTL": "0s"},
-		"zero_redis_timeout": {"REDIS_TIMEOUT": "0s"},
-		"bad_number":         {"FEED_TIMELINE_CAP": "many"},
+		"short_secret":           {"IDENTITY_SECRET": "short"},
+		"no_brokers":             {"KAFKA_BROKERS": " , "},
+		"sasl_without_password":  {"KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "KAFKA_SASL_USERNAME": "instant-feed"},
+		"unknown_sasl_mechanism": {"KAFKA_SASL_MECHANISM": "GSSAPI", "KAFKA_SASL_USERNAME": "u", "KAFKA_SASL_PASSWORD": "pw"},
+		"ca_file_without_tls":    {"KAFKA_TLS_CA_FILE": "/etc/kafka-ca/ca.crt"},
+		"blank_topic":            {"POST_EVENTS_TOPIC": " "},
+		"dlq_is_consumed":        {"FEED_DLQ_TOPIC": "like.events"},
+		"zero_cap":               {"FEED_TIMELINE_CAP": "0"},
+		"zero_threshold":         {"FEED_CELEBRITY_THRESHOLD": "0"},
+		"negative_backfill":      {"FEED_BACKFILL": "-1"},
+		"zero_ttl":               {"FEED_TIMELINE_TTL": "0s"},
+		"zero_redis_timeout":     {"REDIS_TIMEOUT": "0s"},
+		"bad_number":             {"FEED_TIMELINE_CAP": "many"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := load(with(vars)); err == nil {
 				t.Fatal("loaded an invalid configuration")
 			}
 		})
+	}
+}
+
+// TestKafkaSettings: the Kafka authentication and TLS settings (service.Kafka) load as
+// the chart and an operator set them.
+func TestKafkaSettings(t *testing.T) {
+	c, err := load(with(map[string]string{"KAFKA_BROKERS": "kafka:9092",
+		"KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "KAFKA_SASL_USERNAME": "instant-feed", "KAFKA_SASL_PASSWORD": "pw",
+		"KAFKA_TLS": "true", "KAFKA_TLS_CA_FILE": "/etc/kafka-ca/ca.crt", "KAFKA_TLS_SERVER_NAME": "kafka.example.org"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := service.Kafka{Brokers: []string{"kafka:9092"}, SASLMechanism: "SCRAM-SHA-512", SASLUsername: "instant-feed",
+		SASLPassword: "pw", TLS: true, TLSCAFile: "/etc/kafka-ca/ca.crt", TLSServerName: "kafka.example.org"}
+	if diff := cmp.Diff(want, c.Kafka); diff != "" {
+		t.Errorf("Kafka settings (-want +got):\n%s", diff)
 	}
 }

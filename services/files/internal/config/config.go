@@ -1,6 +1,6 @@
-// Package config is the files service's configuration: the shared service.Base plus the
-// object store, the Kafka topics it consumes and the upload limits. Every default lives
-// in a tag here.
+// Package config is the files service's configuration: the shared service.Base and
+// service.Kafka plus the object store, the Kafka topics it consumes and the upload
+// limits. Every default lives in a tag here.
 package config
 
 import (
@@ -16,10 +16,10 @@ import (
 // Config is read from the environment once, at start.
 type Config struct {
 	service.Base
+	service.Kafka
 
-	Brokers         []string `env:"KAFKA_BROKERS,required" envSeparator:","`
-	PostEventsTopic string   `env:"POST_EVENTS_TOPIC" envDefault:"post.events"`
-	UserEventsTopic string   `env:"USER_EVENTS_TOPIC" envDefault:"user.events"`
+	PostEventsTopic string `env:"POST_EVENTS_TOPIC" envDefault:"post.events"`
+	UserEventsTopic string `env:"USER_EVENTS_TOPIC" envDefault:"user.events"`
 	// DLQTopic receives the events the consumer could not handle.
 	DLQTopic string `env:"FILES_DLQ_TOPIC" envDefault:"files.dlq"`
 
@@ -52,18 +52,7 @@ func (c *Config) Validate() error {
 	if err := c.ValidateBase(); err != nil {
 		return err
 	}
-	var errs []error
-	// "a:9092, b:9092," is a list of two brokers, as a person writing it means.
-	brokers := c.Brokers[:0]
-	for _, b := range c.Brokers {
-		if b = strings.TrimSpace(b); b != "" {
-			brokers = append(brokers, b)
-		}
-	}
-	c.Brokers = brokers
-	if len(c.Brokers) == 0 {
-		errs = append(errs, errors.New("KAFKA_BROKERS must name at least one broker"))
-	}
+	errs := []error{c.ValidateKafka()}
 	if c.PostEventsTopic == "" || c.UserEventsTopic == "" || c.DLQTopic == "" {
 		errs = append(errs, errors.New("POST_EVENTS_TOPIC, USER_EVENTS_TOPIC and FILES_DLQ_TOPIC must not be empty"))
 	}

@@ -1,6 +1,6 @@
-// Package config is the follow service's configuration: the shared service.Base and
-// service.Discovery (follow calls auth) plus its database, Kafka topics and the settings
-// of its calls to auth. Every default lives in a tag here.
+// Package config is the follow service's configuration: the shared service.Base,
+// service.Discovery (follow calls auth) and service.Kafka plus its database, Kafka
+// topics and the settings of its calls to auth. Every default lives in a tag here.
 package config
 
 import (
@@ -15,11 +15,11 @@ import (
 type Config struct {
 	service.Base
 	service.Discovery
+	service.Kafka
 
 	// DatabaseURL is PostgreSQL in the cluster; an SQLite file is the one-machine default.
-	DatabaseURL string   `env:"DATABASE_URL,required"`
-	Brokers     []string `env:"KAFKA_BROKERS,required" envSeparator:","`
-	EventsTopic string   `env:"FOLLOW_EVENTS_TOPIC" envDefault:"follow.events"`
+	DatabaseURL string `env:"DATABASE_URL,required"`
+	EventsTopic string `env:"FOLLOW_EVENTS_TOPIC" envDefault:"follow.events"`
 	// UserEventsTopic is consumed (group "follow") to remove deleted accounts from the
 	// graph. Records follow cannot apply go to DLQTopic.
 	UserEventsTopic string `env:"USER_EVENTS_TOPIC" envDefault:"user.events"`
@@ -41,18 +41,7 @@ func (c *Config) Validate() error {
 	if err := c.ValidateBase(); err != nil {
 		return err
 	}
-	errs := []error{c.ValidateDiscovery(c.Base)}
-	// "a:9092, b:9092," is a list of two brokers, as a person writing it means.
-	brokers := c.Brokers[:0]
-	for _, b := range c.Brokers {
-		if b = strings.TrimSpace(b); b != "" {
-			brokers = append(brokers, b)
-		}
-	}
-	c.Brokers = brokers
-	if len(c.Brokers) == 0 {
-		errs = append(errs, errors.New("KAFKA_BROKERS must name at least one broker"))
-	}
+	errs := []error{c.ValidateDiscovery(c.Base), c.ValidateKafka()}
 	if strings.TrimSpace(c.EventsTopic) == "" || strings.TrimSpace(c.UserEventsTopic) == "" || strings.TrimSpace(c.DLQTopic) == "" {
 		errs = append(errs, errors.New("FOLLOW_EVENTS_TOPIC, USER_EVENTS_TOPIC and FOLLOW_DLQ_TOPIC must not be empty"))
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"instant/platform/config"
+	"instant/platform/service"
 )
 
 const secret = "0123456789abcdef0123456789abcdef"
@@ -72,21 +73,40 @@ func TestInvalid(t *testing.T) {
 		})
 	}
 	for name, vars := range map[string]map[string]string{
-		"short_secret":       {"IDENTITY_SECRET": "short"},
-		"no_brokers":         {"KAFKA_BROKERS": " , "},
-		"zero_auth_timeout":  {"AUTH_TIMEOUT": "0s"},
-		"negative_cache_ttl": {"USER_CACHE_TTL": "-1s"},
-		"bad_duration":       {"AUTH_TIMEOUT": "soon"},
-		"bad_discovery_mode": {"DISCOVERY_MODE": "carrier-pigeon"},
-		"blank_topic":        {"FOLLOW_EVENTS_TOPIC": " "},
-		"blank_user_topic":   {"USER_EVENTS_TOPIC": " "},
-		"blank_dlq":          {"FOLLOW_DLQ_TOPIC": " "},
-		"dlq_is_user_events": {"FOLLOW_DLQ_TOPIC": "user.events"},
+		"short_secret":           {"IDENTITY_SECRET": "short"},
+		"no_brokers":             {"KAFKA_BROKERS": " , "},
+		"sasl_without_password":  {"KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "KAFKA_SASL_USERNAME": "instant-follow"},
+		"unknown_sasl_mechanism": {"KAFKA_SASL_MECHANISM": "GSSAPI", "KAFKA_SASL_USERNAME": "u", "KAFKA_SASL_PASSWORD": "pw"},
+		"ca_file_without_tls":    {"KAFKA_TLS_CA_FILE": "/etc/kafka-ca/ca.crt"},
+		"zero_auth_timeout":      {"AUTH_TIMEOUT": "0s"},
+		"negative_cache_ttl":     {"USER_CACHE_TTL": "-1s"},
+		"bad_duration":           {"AUTH_TIMEOUT": "soon"},
+		"bad_discovery_mode":     {"DISCOVERY_MODE": "carrier-pigeon"},
+		"blank_topic":            {"FOLLOW_EVENTS_TOPIC": " "},
+		"blank_user_topic":       {"USER_EVENTS_TOPIC": " "},
+		"blank_dlq":              {"FOLLOW_DLQ_TOPIC": " "},
+		"dlq_is_user_events":     {"FOLLOW_DLQ_TOPIC": "user.events"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := load(with(vars)); err == nil {
 				t.Fatal("loaded an invalid configuration")
 			}
 		})
+	}
+}
+
+// TestKafkaSettings: the Kafka authentication and TLS settings (service.Kafka) load as
+// the chart and an operator set them.
+func TestKafkaSettings(t *testing.T) {
+	c, err := load(with(map[string]string{"KAFKA_BROKERS": "kafka:9092",
+		"KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "KAFKA_SASL_USERNAME": "instant-follow", "KAFKA_SASL_PASSWORD": "pw",
+		"KAFKA_TLS": "true", "KAFKA_TLS_CA_FILE": "/etc/kafka-ca/ca.crt", "KAFKA_TLS_SERVER_NAME": "kafka.example.org"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := service.Kafka{Brokers: []string{"kafka:9092"}, SASLMechanism: "SCRAM-SHA-512", SASLUsername: "instant-follow",
+		SASLPassword: "pw", TLS: true, TLSCAFile: "/etc/kafka-ca/ca.crt", TLSServerName: "kafka.example.org"}
+	if diff := cmp.Diff(want, c.Kafka); diff != "" {
+		t.Errorf("Kafka settings (-want +got):\n%s", diff)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"instant/platform/config"
+	"instant/platform/service"
 )
 
 const secret = "0123456789abcdef0123456789abcdef"
@@ -59,16 +60,19 @@ func TestInvalid(t *testing.T) {
 		vars map[string]string
 		want string
 	}{
-		"no_database":        {map[string]string{"DATABASE_URL": ""}, "DATABASE_URL"},
-		"no_brokers":         {map[string]string{"KAFKA_BROKERS": " , "}, "KAFKA_BROKERS"},
-		"short_secret":       {map[string]string{"IDENTITY_SECRET": "short"}, "IDENTITY_SECRET"},
-		"no_static_peers":    {map[string]string{"DISCOVERY_STATIC": ""}, "DISCOVERY_STATIC"},
-		"bad_mode":           {map[string]string{"DISCOVERY_MODE": "zookeeper"}, "DISCOVERY_MODE"},
-		"zero_posts_timeout": {map[string]string{"POSTS_TIMEOUT": "0s"}, "POSTS_TIMEOUT"},
-		"cache_ttl_too_long": {map[string]string{"POST_CACHE_TTL": "1m"}, "POST_CACHE_TTL"},
-		"negative_cache_ttl": {map[string]string{"POST_CACHE_TTL": "-1s"}, "POST_CACHE_TTL"},
-		"dlq_is_post_events": {map[string]string{"LIKES_DLQ_TOPIC": "post.events"}, "LIKES_DLQ_TOPIC"},
-		"dlq_is_user_events": {map[string]string{"LIKES_DLQ_TOPIC": "user.events"}, "LIKES_DLQ_TOPIC"},
+		"no_database":            {map[string]string{"DATABASE_URL": ""}, "DATABASE_URL"},
+		"no_brokers":             {map[string]string{"KAFKA_BROKERS": " , "}, "KAFKA_BROKERS"},
+		"sasl_without_password":  {map[string]string{"KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "KAFKA_SASL_USERNAME": "instant-likes"}, "KAFKA_SASL_PASSWORD"},
+		"unknown_sasl_mechanism": {map[string]string{"KAFKA_SASL_MECHANISM": "GSSAPI", "KAFKA_SASL_USERNAME": "u", "KAFKA_SASL_PASSWORD": "pw"}, "KAFKA_SASL_MECHANISM"},
+		"ca_file_without_tls":    {map[string]string{"KAFKA_TLS_CA_FILE": "/etc/kafka-ca/ca.crt"}, "KAFKA_TLS"},
+		"short_secret":           {map[string]string{"IDENTITY_SECRET": "short"}, "IDENTITY_SECRET"},
+		"no_static_peers":        {map[string]string{"DISCOVERY_STATIC": ""}, "DISCOVERY_STATIC"},
+		"bad_mode":               {map[string]string{"DISCOVERY_MODE": "zookeeper"}, "DISCOVERY_MODE"},
+		"zero_posts_timeout":     {map[string]string{"POSTS_TIMEOUT": "0s"}, "POSTS_TIMEOUT"},
+		"cache_ttl_too_long":     {map[string]string{"POST_CACHE_TTL": "1m"}, "POST_CACHE_TTL"},
+		"negative_cache_ttl":     {map[string]string{"POST_CACHE_TTL": "-1s"}, "POST_CACHE_TTL"},
+		"dlq_is_post_events":     {map[string]string{"LIKES_DLQ_TOPIC": "post.events"}, "LIKES_DLQ_TOPIC"},
+		"dlq_is_user_events":     {map[string]string{"LIKES_DLQ_TOPIC": "user.events"}, "LIKES_DLQ_TOPIC"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -76,5 +80,21 @@ func TestInvalid(t *testing.T) {
 				t.Fatalf("err = %v, want one naming %s", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestKafkaSettings: the Kafka authentication and TLS settings (service.Kafka) load as
+// the chart and an operator set them.
+func TestKafkaSettings(t *testing.T) {
+	c, err := load(with(map[string]string{"KAFKA_BROKERS": "kafka:9092",
+		"KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "KAFKA_SASL_USERNAME": "instant-likes", "KAFKA_SASL_PASSWORD": "pw",
+		"KAFKA_TLS": "true", "KAFKA_TLS_CA_FILE": "/etc/kafka-ca/ca.crt", "KAFKA_TLS_SERVER_NAME": "kafka.example.org"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := service.Kafka{Brokers: []string{"kafka:9092"}, SASLMechanism: "SCRAM-SHA-512", SASLUsername: "instant-likes",
+		SASLPassword: "pw", TLS: true, TLSCAFile: "/etc/kafka-ca/ca.crt", TLSServerName: "kafka.example.org"}
+	if diff := cmp.Diff(want, c.Kafka); diff != "" {
+		t.Errorf("Kafka settings (-want +got):\n%s", diff)
 	}
 }

@@ -1,12 +1,11 @@
-// Package config is the posts service's configuration: the shared service.Base and
-// service.Discovery (posts calls files) plus the store, topics and limits posts alone
-// needs. Every default lives in a tag here.
+// Package config is the posts service's configuration: the shared service.Base,
+// service.Discovery (posts calls files) and service.Kafka plus the store, topics and
+// limits posts alone needs. Every default lives in a tag here.
 package config
 
 import (
 	"errors"
 	"slices"
-	"strings"
 	"time"
 
 	"instant/platform/service"
@@ -16,10 +15,10 @@ import (
 type Config struct {
 	service.Base
 	service.Discovery
+	service.Kafka
 
 	// DatabaseURL is PostgreSQL in the cluster; an SQLite file is the one-machine default.
-	DatabaseURL string   `env:"DATABASE_URL,required"`
-	Brokers     []string `env:"KAFKA_BROKERS,required" envSeparator:","`
+	DatabaseURL string `env:"DATABASE_URL,required"`
 
 	PostEventsTopic string `env:"POST_EVENTS_TOPIC" envDefault:"post.events"`
 	// UserEventsTopic is read for authors' usernames and account deletions,
@@ -42,18 +41,7 @@ func (c *Config) Validate() error {
 	if err := c.ValidateBase(); err != nil {
 		return err
 	}
-	errs := []error{c.ValidateDiscovery(c.Base)}
-	// "a:9092, b:9092," is a list of two brokers, as a person writing it means.
-	brokers := c.Brokers[:0]
-	for _, b := range c.Brokers {
-		if b = strings.TrimSpace(b); b != "" {
-			brokers = append(brokers, b)
-		}
-	}
-	c.Brokers = brokers
-	if len(c.Brokers) == 0 {
-		errs = append(errs, errors.New("KAFKA_BROKERS must name at least one broker"))
-	}
+	errs := []error{c.ValidateDiscovery(c.Base), c.ValidateKafka()}
 	if c.PostEventsTopic == "" || c.DLQTopic == "" || slices.Contains(c.ConsumedTopics(), "") {
 		errs = append(errs, errors.New("POST_EVENTS_TOPIC, USER_EVENTS_TOPIC, LIKE_EVENTS_TOPIC, COMMENT_EVENTS_TOPIC and POSTS_DLQ_TOPIC must not be empty"))
 	}

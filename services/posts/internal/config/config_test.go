@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"instant/platform/config"
+	"instant/platform/service"
 )
 
 const secret = "0123456789abcdef0123456789abcdef"
@@ -74,20 +75,39 @@ func TestInvalid(t *testing.T) {
 		})
 	}
 	for name, vars := range map[string]map[string]string{
-		"short_secret":     {"IDENTITY_SECRET": "short"},
-		"no_brokers":       {"KAFKA_BROKERS": " , "},
-		"zero_image_bytes": {"MAX_IMAGE_BYTES": "0"},
-		"bad_image_bytes":  {"MAX_IMAGE_BYTES": "10MB"},
-		"zero_timeout":     {"FILES_TIMEOUT": "0s"},
-		"bad_mode":         {"DISCOVERY_MODE": "mdns"},
-		"dlq_is_source":    {"POSTS_DLQ_TOPIC": "user.events"},
-		"dlq_is_likes":     {"POSTS_DLQ_TOPIC": "like.events"},
-		"dlq_is_comments":  {"POSTS_DLQ_TOPIC": "comment.events"},
+		"short_secret":           {"IDENTITY_SECRET": "short"},
+		"no_brokers":             {"KAFKA_BROKERS": " , "},
+		"sasl_without_password":  {"KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "KAFKA_SASL_USERNAME": "instant-posts"},
+		"unknown_sasl_mechanism": {"KAFKA_SASL_MECHANISM": "GSSAPI", "KAFKA_SASL_USERNAME": "u", "KAFKA_SASL_PASSWORD": "pw"},
+		"ca_file_without_tls":    {"KAFKA_TLS_CA_FILE": "/etc/kafka-ca/ca.crt"},
+		"zero_image_bytes":       {"MAX_IMAGE_BYTES": "0"},
+		"bad_image_bytes":        {"MAX_IMAGE_BYTES": "10MB"},
+		"zero_timeout":           {"FILES_TIMEOUT": "0s"},
+		"bad_mode":               {"DISCOVERY_MODE": "mdns"},
+		"dlq_is_source":          {"POSTS_DLQ_TOPIC": "user.events"},
+		"dlq_is_likes":           {"POSTS_DLQ_TOPIC": "like.events"},
+		"dlq_is_comments":        {"POSTS_DLQ_TOPIC": "comment.events"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := load(with(vars)); err == nil {
 				t.Fatal("loaded an invalid configuration")
 			}
 		})
+	}
+}
+
+// TestKafkaSettings: the Kafka authentication and TLS settings (service.Kafka) load as
+// the chart and an operator set them.
+func TestKafkaSettings(t *testing.T) {
+	c, err := load(with(map[string]string{"KAFKA_BROKERS": "kafka:9092",
+		"KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "KAFKA_SASL_USERNAME": "instant-posts", "KAFKA_SASL_PASSWORD": "pw",
+		"KAFKA_TLS": "true", "KAFKA_TLS_CA_FILE": "/etc/kafka-ca/ca.crt", "KAFKA_TLS_SERVER_NAME": "kafka.example.org"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := service.Kafka{Brokers: []string{"kafka:9092"}, SASLMechanism: "SCRAM-SHA-512", SASLUsername: "instant-posts",
+		SASLPassword: "pw", TLS: true, TLSCAFile: "/etc/kafka-ca/ca.crt", TLSServerName: "kafka.example.org"}
+	if diff := cmp.Diff(want, c.Kafka); diff != "" {
+		t.Errorf("Kafka settings (-want +got):\n%s", diff)
 	}
 }
