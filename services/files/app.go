@@ -40,6 +40,11 @@ func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (*app
 	if err := store.EnsureBucket(ctx); err != nil {
 		return nil, err
 	}
+	if len(cfg.S3CORSOrigins) > 0 {
+		if err := store.SetCORS(ctx, cfg.S3CORSOrigins); err != nil {
+			return nil, err
+		}
+	}
 	metrics, err := file.NewMetrics(proc.Registry)
 	if err != nil {
 		return nil, err

@@ -130,6 +130,8 @@ func TestRun_badConfig(t *testing.T) {
 		"max_upload_zero":      {"MAX_UPLOAD_BYTES": "0"},
 		"dlq_is_consumed":      {"FILES_DLQ_TOPIC": "post.events"},
 		"no_brokers":           {"KAFKA_BROKERS": " , "},
+		"cors_not_an_origin":   {"S3_CORS_ORIGINS": "https://app.example.com, app.example.com"},
+		"cors_origin_path":     {"S3_CORS_ORIGINS": "https://app.example.com/upload"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			vars := map[string]string{

@@ -287,3 +287,24 @@ func (p *proxy) stop() {
 	}
 	p.conns = nil
 }
+
+// TestBucketCORS: with S3_CORS_ORIGINS the service sets the bucket's CORS at start, so a
+// web page on one of those origins may PUT the presigned upload (its preflight is
+// answered); without it the bucket's CORS is left alone.
+func TestBucketCORS(t *testing.T) {
+	vars := env(t)
+	vars["S3_CORS_ORIGINS"] = "https://app.example.com, http://localhost:5173/"
+	h := newHarness(t, vars)
+	got, err := h.s3.GetBucketCors(t.Context(), h.cfg.S3Bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.CORSRules) != 1 || strings.Join(got.CORSRules[0].AllowedOrigin, " ") != "https://app.example.com http://localhost:5173" {
+		t.Fatalf("bucket CORS = %+v", got.CORSRules)
+	}
+
+	plain := newHarness(t, env(t))
+	if c, err := plain.s3.GetBucketCors(t.Context(), plain.cfg.S3Bucket); err == nil && c != nil && len(c.CORSRules) > 0 {
+		t.Errorf("a bucket got CORS without S3_CORS_ORIGINS: %+v", c.CORSRules)
+	}
+}

@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -35,6 +36,11 @@ type Config struct {
 	S3SecretKey      string        `env:"S3_SECRET_KEY,required" secret:"true"`
 	S3UseTLS         bool          `env:"S3_USE_TLS" envDefault:"false"`
 	S3Timeout        time.Duration `env:"S3_TIMEOUT" envDefault:"5s"`
+	// S3CORSOrigins are the web origins (scheme://host[:port]) whose pages may PUT the
+	// presigned uploads and GET the downloads from a browser: at start, files sets the
+	// bucket's CORS to allow exactly them. Empty leaves the bucket's CORS as it is (an
+	// operator may manage it, and native clients need none).
+	S3CORSOrigins []string `env:"S3_CORS_ORIGINS" envSeparator:","`
 
 	// UploadURLTTL is short: an upload URL is used at once, and a leaked one should
 	// not stay useful.
@@ -73,6 +79,18 @@ func (c *Config) Validate() error {
 	if c.S3Timeout <= 0 {
 		errs = append(errs, errors.New("S3_TIMEOUT must be positive"))
 	}
+	origins := c.S3CORSOrigins[:0]
+	for _, o := range c.S3CORSOrigins {
+		if o = strings.TrimSpace(o); o == "" {
+			continue
+		}
+		if u, err := url.Parse(o); o != "*" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil) {
+			errs = append(errs, fmt.Errorf("S3_CORS_ORIGINS: %q is not an origin (scheme://host[:port]) or *", o))
+		}
+		origins = append(origins, strings.TrimSuffix(o, "/"))
+	}
+	c.S3CORSOrigins = origins
 	for _, v := range []struct {
 		name string
 		ttl  time.Duration

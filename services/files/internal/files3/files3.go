@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/cors"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"instant/services/files/internal/file"
@@ -127,6 +128,30 @@ func (s *Store) EnsureBucket(ctx context.Context) error {
 	err = s.api.MakeBucket(ctx, s.bucket, minio.MakeBucketOptions{Region: s.region})
 	if err != nil && minio.ToErrorResponse(err).Code != "BucketAlreadyOwnedByYou" {
 		return fmt.Errorf("s3: create bucket %s: %w", s.bucket, err)
+	}
+	return nil
+}
+
+// corsRuleID names the bucket CORS rule this service manages.
+const corsRuleID = "instant-browser-uploads"
+
+// SetCORS replaces the bucket's CORS configuration with one rule that lets browsers on
+// origins PUT the presigned uploads and GET the presigned downloads: the Content-Type
+// header (signed into every upload URL) is allowed, ETag exposed, preflights cached for
+// an hour. The bucket belongs to instant, so its CORS is instant's to set.
+func (s *Store) SetCORS(ctx context.Context, origins []string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	cfg := cors.NewConfig([]cors.Rule{{
+		ID:            corsRuleID,
+		AllowedOrigin: origins,
+		AllowedMethod: []string{http.MethodGet, http.MethodHead, http.MethodPut},
+		AllowedHeader: []string{"Content-Type", "Content-Length"},
+		ExposeHeader:  []string{"ETag"},
+		MaxAgeSeconds: 3600,
+	}})
+	if err := s.api.SetBucketCors(ctx, s.bucket, cfg); err != nil {
+		return fmt.Errorf("s3: set CORS of bucket %s: %w", s.bucket, err)
 	}
 	return nil
 }
