@@ -184,18 +184,8 @@ func TestRun(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer producer.Close()
-			e, err := events.NewEnvelope(emailkafka.EventType, "auth", "alice@example.com", emailkafka.Requested{
-				To: "alice@example.com", Template: mail.TemplateLoginCode,
-				Params: mail.Params{Code: "987654", TTLMinutes: "10", Username: "alice"},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-			defer cancel()
-			if err := producer.PublishEnvelope(ctx, "email.requests", e); err != nil {
-				t.Fatal(err)
-			}
+			e := loginCodeRequest(t, "alice@example.com", "alice", "987654")
+			publish(t, producer, e)
 			m := srv.WaitFor(t, 1, waitFor)[0]
 			if !strings.Contains(m.Text, "987654") || !strings.Contains(m.HTML, "987654") || m.To[0] != "alice@example.com" {
 				t.Errorf("message to %v: text %q html %q", m.To, m.Text, m.HTML)
@@ -221,9 +211,7 @@ func TestRun(t *testing.T) {
 			// A new process over the same database and group gets the same request again
 			// (a redelivery): it remembers that it was sent.
 			svc2 := start(t, env)
-			if err := producer.PublishEnvelope(ctx, "email.requests", e); err != nil {
-				t.Fatal(err)
-			}
+			publish(t, producer, e)
 			eventually(t, "the duplicate to be skipped", func() bool {
 				return hasSample(t, svc2.internal+"/metrics", "emails_duplicates_total", "1")
 			})
@@ -298,17 +286,7 @@ func TestRunSignsInToKafka(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer producer.Close()
-	e, err := events.NewEnvelope(emailkafka.EventType, "auth", "bob@example.com", emailkafka.Requested{
-		To: "bob@example.com", Template: mail.TemplateLoginCode, Params: mail.Params{Code: "123123", TTLMinutes: "10", Username: "bob"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-	defer cancel()
-	if err := producer.PublishEnvelope(ctx, "email.requests", e); err != nil {
-		t.Fatal(err)
-	}
+	publish(t, producer, loginCodeRequest(t, "bob@example.com", "bob", "123123"))
 	if m := srv.WaitFor(t, 1, waitFor)[0]; !strings.Contains(m.Text, "123123") {
 		t.Errorf("message text %q lacks the code", m.Text)
 	}
@@ -321,5 +299,27 @@ func TestRunSignsInToKafka(t *testing.T) {
 	}
 	if line, ok := svc.logs.find("config"); !ok || line["KAFKA_SASL_PASSWORD"] != "***" || line["KAFKA_SASL_USERNAME"] != user {
 		t.Errorf("config line %v: want the username and a masked password", line)
+	}
+}
+
+// loginCodeRequest is auth's request for a sign-in code mail.
+func loginCodeRequest(t *testing.T, to, username, code string) events.Envelope {
+	t.Helper()
+	e, err := events.NewEnvelope(emailkafka.EventType, "auth", to, emailkafka.Requested{
+		To: to, Template: mail.TemplateLoginCode, Params: mail.Params{Code: code, TTLMinutes: "10", Username: username},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// publish puts e on email.requests.
+func publish(t *testing.T, producer *events.Producer, e events.Envelope) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	if err := producer.PublishEnvelope(ctx, "email.requests", e); err != nil {
+		t.Fatal(err)
 	}
 }

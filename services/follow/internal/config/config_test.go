@@ -7,7 +7,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"instant/platform/config"
-	"instant/platform/service"
 )
 
 const secret = "0123456789abcdef0123456789abcdef"
@@ -92,21 +91,5 @@ func TestInvalid(t *testing.T) {
 				t.Fatal("loaded an invalid configuration")
 			}
 		})
-	}
-}
-
-// TestKafkaSettings: the Kafka authentication and TLS settings (service.Kafka) load as
-// the chart and an operator set them.
-func TestKafkaSettings(t *testing.T) {
-	c, err := load(with(map[string]string{"KAFKA_BROKERS": "kafka:9092",
-		"KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "KAFKA_SASL_USERNAME": "instant-follow", "KAFKA_SASL_PASSWORD": "pw",
-		"KAFKA_TLS": "true", "KAFKA_TLS_CA_FILE": "/etc/kafka-ca/ca.crt", "KAFKA_TLS_SERVER_NAME": "kafka.example.org"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := service.Kafka{Brokers: []string{"kafka:9092"}, SASLMechanism: "SCRAM-SHA-512", SASLUsername: "instant-follow",
-		SASLPassword: "pw", TLS: true, TLSCAFile: "/etc/kafka-ca/ca.crt", TLSServerName: "kafka.example.org"}
-	if diff := cmp.Diff(want, c.Kafka); diff != "" {
-		t.Errorf("Kafka settings (-want +got):\n%s", diff)
 	}
 }
