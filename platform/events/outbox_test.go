@@ -240,8 +240,18 @@ func TestRelayDeletesPublishedRowsAfterRetention(t *testing.T) {
 			}); err != nil {
 				t.Fatal(err)
 			}
-			r := newRelay(t, db, brokers, nil, events.RelayOptions{Interval: 5 * time.Millisecond, Retention: time.Millisecond, ProcessedRetention: time.Millisecond})
+			var pruned atomic.Int64 // the cutoffs the extra pruner was given, as Unix nanoseconds
+			opts := events.RelayOptions{Interval: 5 * time.Millisecond, Retention: time.Millisecond, ProcessedRetention: time.Millisecond,
+				AlsoPrune: []func(context.Context, time.Time) (int64, error){func(_ context.Context, before time.Time) (int64, error) {
+					pruned.Store(before.UnixNano())
+					return 0, nil
+				}}}
+			startedAt := time.Now()
+			r := newRelay(t, db, brokers, nil, opts)
 			start(t, "relay", r.Run)
+			eventually(t, "the extra pruner called with the processed-events cutoff", func() bool {
+				return pruned.Load() >= startedAt.Add(-time.Second).UnixNano()
+			})
 			eventually(t, "published rows and old processed marks deleted", func() bool {
 				var rows, marks int64
 				if err := db.Raw(`SELECT COUNT(*) FROM outbox`).Scan(&rows).Error; err != nil {

@@ -23,6 +23,10 @@ type RelayOptions struct {
 	// kept (default 30 days): well above the topics' retention, since an event
 	// redelivered after its mark is gone would be applied again.
 	ProcessedRetention time.Duration
+	// AlsoPrune are the service's other records that only need to outlive redelivery
+	// (deletion tombstones, say): with processed_events, every hour or so, each is
+	// called to delete what is older than ProcessedRetention and say how much it did.
+	AlsoPrune []func(ctx context.Context, before time.Time) (int64, error)
 }
 
 const (
@@ -324,5 +328,15 @@ func (r *Relay) cleanup(ctx context.Context) {
 		}
 	} else if n > 0 {
 		r.log.DebugContext(ctx, "processed events cleanup", "deleted", n)
+	}
+	before := now().Add(-r.opts.ProcessedRetention)
+	for _, prune := range r.opts.AlsoPrune {
+		if n, err := prune(ctx, before); err != nil {
+			if ctx.Err() == nil {
+				r.log.WarnContext(ctx, "cleanup failed", "err", err)
+			}
+		} else if n > 0 {
+			r.log.DebugContext(ctx, "cleanup", "deleted", n)
+		}
 	}
 }

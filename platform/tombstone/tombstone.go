@@ -20,8 +20,8 @@
 //
 // Guard takes its locks in one global order and Bury holds a single lock while it waits
 // for nothing else, so the locks cannot deadlock. Tombstones are small (a kind and an
-// id) and kept: a deleted id never comes back, and a redelivered deletion event finds its
-// tombstone already there.
+// id), kept as long as the service's processed-event marks (Prune), so a redelivered
+// deletion event finds its tombstone already there.
 package tombstone
 
 import (
@@ -168,6 +168,31 @@ func pgArray(vs []string) string {
 	}
 	b.WriteByte('}')
 	return b.String()
+}
+
+// pruneChunk bounds the rows one pruning statement deletes, so none holds locks long.
+const pruneChunk = 1000
+
+// Prune deletes tombstones buried before before, a chunk at a time, and returns how many
+// went. A tombstone only has to outlive the caches and requests that could still refer to
+// what it marks, and the redelivery of its deletion event; services prune them with their
+// processed-event marks (events.RelayOptions.AlsoPrune), after 30 days.
+func Prune(db *gorm.DB) func(ctx context.Context, before time.Time) (int64, error) {
+	return func(ctx context.Context, before time.Time) (int64, error) {
+		var total int64
+		for range 100 {
+			res := db.WithContext(ctx).Exec(`DELETE FROM tombstones WHERE (kind, id) IN (
+				SELECT kind, id FROM tombstones WHERE deleted_at < ? LIMIT ?)`, before.UTC(), pruneChunk)
+			if res.Error != nil {
+				return total, fmt.Errorf("prune tombstones: %w", res.Error)
+			}
+			total += res.RowsAffected
+			if res.RowsAffected < pruneChunk {
+				break
+			}
+		}
+		return total, nil
+	}
 }
 
 // Bury records r's tombstone in a transaction of its own, after every write that passed

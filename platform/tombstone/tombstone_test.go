@@ -173,3 +173,33 @@ func TestGuardQuotesWhatItIsGiven(t *testing.T) {
 		t.Fatalf("guard = %v, want %+v gone", err, odd)
 	}
 }
+
+// TestPrune deletes the tombstones older than the cutoff and keeps the rest, on both
+// dialects; what is pruned no longer refuses a write.
+func TestPrune(t *testing.T) {
+	for name, dsn := range map[string]func(testing.TB) string{"postgres": testenv.Postgres, "sqlite": testenv.SQLite} {
+		t.Run(name, func(t *testing.T) {
+			db := open(t, dsn(t))
+			ctx := t.Context()
+			old, recent := tombstone.Post("old"), tombstone.Post("recent")
+			for _, r := range []tombstone.Ref{old, recent} {
+				if err := tombstone.Bury(ctx, db, r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := db.Exec(`UPDATE tombstones SET deleted_at = ? WHERE id = 'old'`, time.Now().UTC().Add(-40*24*time.Hour)).Error; err != nil {
+				t.Fatal(err)
+			}
+			n, err := tombstone.Prune(db)(ctx, time.Now().Add(-30*24*time.Hour))
+			if err != nil || n != 1 {
+				t.Fatalf("prune = %d, %v; want 1", n, err)
+			}
+			if err := guard(db, old); err != nil {
+				t.Errorf("a pruned tombstone still refuses: %v", err)
+			}
+			if err := guard(db, recent); !tombstone.Gone(err, tombstone.KindPost) {
+				t.Errorf("a recent tombstone was pruned: %v", err)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -13,6 +14,7 @@ import (
 	"instant/platform/events"
 	"instant/platform/identity"
 	"instant/platform/service"
+	"instant/platform/tombstone"
 	"instant/services/comments/internal/comment"
 	"instant/services/comments/internal/commentdb"
 	"instant/services/comments/internal/commentevents"
@@ -60,7 +62,10 @@ func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *a
 	if err != nil {
 		return nil, err
 	}
-	relay, err := events.NewRelay(a.db, a.producer, proc.Log, proc.Registry, events.RelayOptions{})
+	relay, err := events.NewRelay(a.db, a.producer, proc.Log, proc.Registry, events.RelayOptions{
+		// Deletion tombstones are kept as long as the processed-event marks.
+		AlsoPrune: []func(context.Context, time.Time) (int64, error){tombstone.Prune(a.db)},
+	})
 	if err != nil {
 		return nil, err
 	}

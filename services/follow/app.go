@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"gorm.io/gorm"
@@ -15,6 +16,7 @@ import (
 	"instant/platform/events"
 	"instant/platform/identity"
 	"instant/platform/service"
+	"instant/platform/tombstone"
 	"instant/services/follow/internal/config"
 	"instant/services/follow/internal/follow"
 	"instant/services/follow/internal/followdb"
@@ -59,7 +61,10 @@ func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *a
 	if err != nil {
 		return nil, err
 	}
-	relay, err := events.NewRelay(a.db, a.producer, proc.Log, proc.Registry, events.RelayOptions{})
+	relay, err := events.NewRelay(a.db, a.producer, proc.Log, proc.Registry, events.RelayOptions{
+		// Deletion tombstones are kept as long as the processed-event marks.
+		AlsoPrune: []func(context.Context, time.Time) (int64, error){tombstone.Prune(a.db)},
+	})
 	if err != nil {
 		return nil, err
 	}
