@@ -6,6 +6,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -63,14 +64,35 @@ func New(service string, r discovery.Resolver, signer *identity.Signer, timeout 
 // GetJSON calls GET path (with query) and decodes a 200 answer into out. The identity of
 // the user in ctx, if any, is signed onto the call.
 func (c *Client) GetJSON(ctx context.Context, path string, query url.Values, out any) error {
+	return c.call(ctx, http.MethodGet, path, query, nil, out)
+}
+
+// PostJSON calls POST path with in as its JSON body and decodes a 200 answer into out,
+// like GetJSON. A POST is never retried on another instance: it may have been applied.
+func (c *Client) PostJSON(ctx context.Context, path string, in, out any) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	return c.call(ctx, http.MethodPost, path, nil, b, out)
+}
+
+func (c *Client) call(ctx context.Context, method, path string, query url.Values, body []byte, out any) error {
 	addr, err := c.bal.Pick(c.service)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrUnavailable, c.service, err)
 	}
 	u := url.URL{Scheme: "http", Host: addr, Path: path, RawQuery: query.Encode()}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	if r, ok := logging.RequestFrom(ctx); ok {
 		req.Header.Set(web.HeaderRequestID, r.ID)

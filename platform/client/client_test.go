@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -25,6 +26,13 @@ func TestGetJSON(t *testing.T) {
 		switch r.URL.Path {
 		case "/internal/things/1":
 			web.WriteJSON(w, 200, map[string]string{"user": user, "rid": r.Header.Get("X-Request-ID"), "q": r.URL.Query().Get("q")})
+		case "/internal/things/echo":
+			var in map[string]string
+			if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" || json.NewDecoder(r.Body).Decode(&in) != nil {
+				w.WriteHeader(400)
+				return
+			}
+			web.WriteJSON(w, 200, map[string]string{"user": user, "got": in["send"]})
 		case "/internal/things/busy":
 			w.WriteHeader(503)
 		case "/internal/things/broken":
@@ -47,6 +55,14 @@ func TestGetJSON(t *testing.T) {
 	var got map[string]string
 	if err := c.GetJSON(ctx, "/internal/things/1", url.Values{"q": {"x y"}}, &got); err != nil {
 		t.Fatal(err)
+	}
+	var echoed map[string]string
+	if err := c.PostJSON(ctx, "/internal/things/echo", map[string]string{"send": "body"}, &echoed); err != nil ||
+		echoed["got"] != "body" || echoed["user"] != "u1" {
+		t.Fatalf("PostJSON = %v, %v", echoed, err)
+	}
+	if err := c.PostJSON(ctx, "/internal/things/busy", map[string]string{}, &echoed); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("PostJSON to a failing instance = %v", err)
 	}
 	if got["user"] != "u1" || got["rid"] != "rid-1" || got["q"] != "x y" {
 		t.Fatalf("identity, request id or query lost: %v", got)

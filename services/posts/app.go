@@ -107,7 +107,11 @@ func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *a
 	if err != nil {
 		return nil, err
 	}
-	svc := post.NewService(store, files, metrics, cfg.MaxImageBytes)
+	svc := post.NewService(store, files, metrics, cfg.MaxImageBytes, cfg.ImageMaxAge)
+	if cfg.ImageSweepInterval > 0 {
+		sweeper := post.NewSweeper(store, files, cfg.ImageMaxAge, metrics, proc.Log)
+		a.start(func() { sweeper.Run(workCtx, cfg.ImageSweepInterval) })
+	}
 
 	// files is left out of readiness on purpose: without it posts still serves every
 	// read, and only creating a post answers 503.

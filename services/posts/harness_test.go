@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -51,10 +52,12 @@ func backends() []backend {
 	}
 }
 
-// fakeFiles is a faithful stand-in for the files service's internal route
-// GET /internal/files/{key...}: 200 {"key","owner_id","size","content_type"} for an
-// uploaded object, 404 otherwise. The owner is the user id in the key, as files keeps
-// every upload under its owner's prefix. Status, when set, answers every call with it.
+// fakeFiles is a faithful stand-in for the files service's internal routes:
+// GET /internal/files/{key...}: 200 {"key","owner_id","size","content_type","uploaded_at"}
+// for an uploaded object, 404 otherwise; GET /internal/uploads (the uploads older than
+// ?before=, after ?after=, in key order, two per page) and POST /internal/uploads/delete.
+// The owner is the user id in the key, as files keeps every upload under its owner's
+// prefix. Status, when set, answers every call with it.
 type fakeFiles struct {
 	srv *httptest.Server
 
@@ -66,10 +69,11 @@ type fakeFiles struct {
 }
 
 type fileStat struct {
-	Key         string `json:"key"`
-	OwnerID     string `json:"owner_id"`
-	Size        int64  `json:"size"`
-	ContentType string `json:"content_type"`
+	Key         string    `json:"key"`
+	OwnerID     string    `json:"owner_id"`
+	Size        int64     `json:"size"`
+	ContentType string    `json:"content_type"`
+	UploadedAt  time.Time `json:"uploaded_at"`
 }
 
 func newFakeFiles(t *testing.T) *fakeFiles {
@@ -92,6 +96,18 @@ func (f *fakeFiles) serve(w http.ResponseWriter, r *http.Request) {
 	f.callers = append(f.callers, user)
 	key, ok := strings.CutPrefix(r.URL.Path, filesPrefix)
 	switch {
+	case f.status == 0 && r.Method == http.MethodGet && r.URL.Path == "/internal/uploads":
+		f.listUploads(w, r)
+	case f.status == 0 && r.Method == http.MethodPost && r.URL.Path == "/internal/uploads/delete":
+		var req struct{ Keys []string }
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			web.WriteError(w, r, web.Invalid("keys", "not JSON"))
+			return
+		}
+		for _, k := range req.Keys {
+			delete(f.objects, k)
+		}
+		web.WriteJSON(w, http.StatusOK, map[string]int{"removed": len(req.Keys)})
 	case r.Method != http.MethodGet || !ok:
 		web.WriteError(w, r, web.NotFound("no such route"))
 	case f.status != 0:
@@ -106,6 +122,56 @@ func (f *fakeFiles) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// listUploads answers GET /internal/uploads, two keys of the store per page.
+func (f *fakeFiles) listUploads(w http.ResponseWriter, r *http.Request) {
+	before, err := time.Parse(time.RFC3339Nano, r.URL.Query().Get("before"))
+	if err != nil {
+		web.WriteError(w, r, web.Invalid("before", "must be an RFC 3339 time"))
+		return
+	}
+	after := r.URL.Query().Get("after")
+	var keys []string
+	for k := range f.objects {
+		if k > after {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	type upload struct {
+		Key string `json:"key"`
+	}
+	page := struct {
+		Uploads []upload `json:"uploads"`
+		Next    string   `json:"next,omitempty"`
+	}{Uploads: []upload{}}
+	if len(keys) > 2 {
+		keys, page.Next = keys[:2], keys[1]
+	}
+	for _, k := range keys {
+		if f.objects[k].UploadedAt.Before(before) {
+			page.Uploads = append(page.Uploads, upload{Key: k})
+		}
+	}
+	web.WriteJSON(w, http.StatusOK, page)
+}
+
+// age moves key's upload time back by d.
+func (f *fakeFiles) age(key string, d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	o := f.objects[key]
+	o.UploadedAt = o.UploadedAt.Add(-d)
+	f.objects[key] = o
+}
+
+// has reports whether key is still stored.
+func (f *fakeFiles) has(key string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.objects[key]
+	return ok
+}
+
 func (f *fakeFiles) addr() string { return strings.TrimPrefix(f.srv.URL, "http://") }
 
 // upload records an object as files would after a user PUT it to the object store.
@@ -113,7 +179,7 @@ func (f *fakeFiles) upload(owner, name, contentType string, size int64) string {
 	key := "users/" + owner + "/" + name
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.objects[key] = fileStat{Key: key, OwnerID: owner, Size: size, ContentType: contentType}
+	f.objects[key] = fileStat{Key: key, OwnerID: owner, Size: size, ContentType: contentType, UploadedAt: time.Now().UTC()}
 	return key
 }
 

@@ -11,6 +11,7 @@ const (
 	ReasonOwner       = "owner"        // the owner deleted it through the API
 	ReasonPostDeleted = "post_deleted" // its post was deleted
 	ReasonUserDeleted = "user_deleted" // its owner's account was deleted
+	ReasonUnused      = "unused"       // uploaded, never posted (posts' sweep)
 )
 
 // Metrics are the domain counters of the files service.
@@ -31,7 +32,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "files_download_urls_total", Help: "Presigned download URLs handed out (download-url answers and redirects).",
 		}),
 		deleted: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "files_deleted_total", Help: "Objects deleted, by reason (owner, post_deleted, user_deleted).",
+			Name: "files_deleted_total", Help: "Objects deleted, by reason (owner, post_deleted, user_deleted, unused).",
 		}, []string{"reason"}),
 	}
 	for _, c := range []prometheus.Collector{m.uploadURLs, m.downloadURLs, m.deleted} {
@@ -39,7 +40,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			return nil, fmt.Errorf("register files metrics: %w", err)
 		}
 	}
-	for _, r := range []string{ReasonOwner, ReasonPostDeleted, ReasonUserDeleted} {
+	for _, r := range []string{ReasonOwner, ReasonPostDeleted, ReasonUserDeleted, ReasonUnused} {
 		m.deleted.WithLabelValues(r)
 	}
 	return m, nil

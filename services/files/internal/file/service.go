@@ -14,6 +14,15 @@ type Object struct {
 	Key         Key
 	Size        int64
 	ContentType string
+	// UploadedAt is when the object was written (S3's Last-Modified).
+	UploadedAt time.Time
+}
+
+// Listed is an object as a listing of the bucket shows it; Key is the raw key.
+type Listed struct {
+	Key        string
+	Size       int64
+	UploadedAt time.Time
 }
 
 // Store signs URLs for the object store and changes it. Implementations return
@@ -29,6 +38,11 @@ type Store interface {
 	Remove(ctx context.Context, key string) error
 	// RemovePrefix deletes every object whose key starts with prefix and returns how many.
 	RemovePrefix(ctx context.Context, prefix string) (int, error)
+	// List returns up to limit objects under prefix whose keys sort after after, in key
+	// order, and the key to continue after ("" at the end).
+	List(ctx context.Context, prefix, after string, limit int) ([]Listed, string, error)
+	// RemoveKeys deletes keys (a batch) and returns how many went.
+	RemoveKeys(ctx context.Context, keys []string) (int, error)
 }
 
 // Options are the service's limits.
@@ -161,6 +175,50 @@ func (s *Service) Info(ctx context.Context, rawKey string) (Object, error) {
 	}
 	o.Key = key
 	return o, nil
+}
+
+// MaxListed is the most uploads one Uploads call lists, and the most keys one
+// RemoveUploads call takes.
+const MaxListed = 1000
+
+// Uploads lists uploaded images older than before, a page of the bucket at a time from
+// after on, for posts' sweep of images no post uses. A page may hold fewer than limit
+// (or none) and still continue: the filter applies after the listing. Objects whose keys
+// are not uploads' are left out.
+func (s *Service) Uploads(ctx context.Context, before time.Time, after string, limit int) ([]Listed, string, error) {
+	if limit < 1 || limit > MaxListed {
+		limit = MaxListed
+	}
+	objs, next, err := s.store.List(ctx, keyPrefix, after, limit)
+	if err != nil {
+		return nil, "", fmt.Errorf("list uploads: %w", err)
+	}
+	out := objs[:0]
+	for _, o := range objs {
+		if _, err := ParseKey(o.Key); err == nil && o.UploadedAt.Before(before) {
+			out = append(out, o)
+		}
+	}
+	return out, next, nil
+}
+
+// RemoveUploads deletes uploaded images posts found unused. Every key must be an
+// upload's (ErrInvalidKey otherwise, and nothing is deleted).
+func (s *Service) RemoveUploads(ctx context.Context, keys []string) (int, error) {
+	if len(keys) > MaxListed {
+		return 0, fmt.Errorf("remove uploads: %d keys, at most %d: %w", len(keys), MaxListed, ErrInvalidKey)
+	}
+	for _, k := range keys {
+		if _, err := ParseKey(k); err != nil {
+			return 0, fmt.Errorf("remove uploads: %q: %w", k, ErrInvalidKey)
+		}
+	}
+	n, err := s.store.RemoveKeys(ctx, keys)
+	if err != nil {
+		return n, fmt.Errorf("remove uploads: %w", err)
+	}
+	s.metrics.deleted.WithLabelValues(ReasonUnused).Add(float64(n))
+	return n, nil
 }
 
 // DeletePostImage removes the image of a deleted post. It refuses (ErrInvalidKey,

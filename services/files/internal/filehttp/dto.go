@@ -48,4 +48,27 @@ type infoResponse struct {
 	OwnerID     string `json:"owner_id"`
 	Size        int64  `json:"size"`
 	ContentType string `json:"content_type"`
+	UploadedAt  string `json:"uploaded_at"`
+}
+
+// uploadJSON is one upload in GET /internal/uploads.
+type uploadJSON struct {
+	Key        string `json:"key"`
+	Size       int64  `json:"size"`
+	UploadedAt string `json:"uploaded_at"`
+}
+
+// uploadsResponse is a page of uploads older than the asked time; next continues the
+// listing (absent at the end). A page may be empty and still continue.
+type uploadsResponse struct {
+	Uploads []uploadJSON `json:"uploads"`
+	Next    string       `json:"next,omitempty"`
+}
+
+type removeUploadsRequest struct {
+	Keys []string `json:"keys"`
+}
+
+type removeUploadsResponse struct {
+	Removed int `json:"removed"`
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -141,7 +142,54 @@ func (h *Handler) info(w http.ResponseWriter, r *http.Request) {
 	}
 	h.rs.JSON(w, http.StatusOK, infoResponse{
 		Key: o.Key.String(), OwnerID: o.Key.Owner.String(), Size: o.Size, ContentType: o.ContentType,
+		UploadedAt: web.Timestamp(o.UploadedAt),
 	})
+}
+
+// uploads lists a page of uploads older than ?before= (RFC 3339), from ?after= (a key)
+// on, at most ?limit= of the bucket's keys per page.
+func (h *Handler) uploads(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	before, err := time.Parse(time.RFC3339Nano, q.Get("before"))
+	if err != nil {
+		h.fail(w, r, web.Invalid("before", "must be an RFC 3339 time"))
+		return
+	}
+	limit := file.MaxListed
+	if v := q.Get("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > file.MaxListed {
+			h.fail(w, r, web.Invalid("limit", fmt.Sprintf("must be a whole number from 1 to %d", file.MaxListed)))
+			return
+		}
+	}
+	objs, next, err := h.svc.Uploads(r.Context(), before, q.Get("after"), limit)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	body := uploadsResponse{Uploads: make([]uploadJSON, len(objs)), Next: next}
+	for i, o := range objs {
+		body.Uploads[i] = uploadJSON{Key: o.Key, Size: o.Size, UploadedAt: web.Timestamp(o.UploadedAt)}
+	}
+	h.rs.JSON(w, http.StatusOK, body)
+}
+
+// maxUploadsBody bounds a delete request: file.MaxListed keys of at most file.MaxKeyLen.
+const maxUploadsBody = 1 << 20
+
+// removeUploads deletes uploads posts found unused.
+func (h *Handler) removeUploads(w http.ResponseWriter, r *http.Request) {
+	var req removeUploadsRequest
+	if err := web.Decode(w, r, &req, maxUploadsBody); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	n, err := h.svc.RemoveUploads(r.Context(), req.Keys)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.rs.JSON(w, http.StatusOK, removeUploadsResponse{Removed: n})
 }
 
 // fail answers err: field errors as 400 validation failures, a declared size over the

@@ -15,6 +15,8 @@ func Routes(r chi.Router, h *Handler) {
 	r.Delete("/api/files/*", h.delete)
 
 	// Internal: never in the gateway's route table. posts checks an image here before a
-	// post may use it.
+	// post may use it, and sweeps the uploads no post uses.
 	r.Get("/internal/files/*", h.info)
+	r.Get("/internal/uploads", h.uploads)
+	r.Post("/internal/uploads/delete", h.removeUploads)
 }

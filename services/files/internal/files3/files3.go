@@ -200,7 +200,64 @@ func (s *Store) Stat(ctx context.Context, key string) (file.Object, error) {
 	if err != nil {
 		return file.Object{}, translate("stat", err)
 	}
-	return file.Object{Size: info.Size, ContentType: info.ContentType}, nil
+	return file.Object{Size: info.Size, ContentType: info.ContentType, UploadedAt: info.LastModified.UTC()}, nil
+}
+
+// List is one page of the bucket under prefix after the key after (S3's StartAfter).
+func (s *Store) List(ctx context.Context, prefix, after string, limit int) ([]file.Listed, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	var out []file.Listed
+	opts := minio.ListObjectsOptions{Prefix: prefix, StartAfter: after, Recursive: true, MaxKeys: limit}
+	for o := range s.api.ListObjectsIter(ctx, s.bucket, opts) {
+		if o.Err != nil {
+			return nil, "", translate("list", o.Err)
+		}
+		out = append(out, file.Listed{Key: o.Key, Size: o.Size, UploadedAt: o.LastModified.UTC()})
+		if len(out) == limit {
+			return out, o.Key, nil
+		}
+	}
+	return out, "", nil
+}
+
+// RemoveKeys deletes a batch of keys in one request (up to removeBatch).
+func (s *Store) RemoveKeys(ctx context.Context, keys []string) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	objs := make([]minio.ObjectInfo, len(keys))
+	for i, k := range keys {
+		objs[i] = minio.ObjectInfo{Key: k}
+	}
+	return s.removeObjects(ctx, objs)
+}
+
+// removeObjects deletes objs (at most removeBatch) and returns how many went; a key
+// that is gone already counts as removed.
+func (s *Store) removeObjects(ctx context.Context, objs []minio.ObjectInfo) (int, error) {
+	if len(objs) == 0 {
+		return 0, nil
+	}
+	ch := make(chan minio.ObjectInfo, len(objs))
+	for _, o := range objs {
+		ch <- o
+	}
+	close(ch)
+	failed := 0
+	var first error
+	for e := range s.api.RemoveObjects(ctx, s.bucket, ch, minio.RemoveObjectsOptions{}) {
+		if minio.ToErrorResponse(e.Err).Code == "NoSuchKey" {
+			continue // gone already: what a delete wants
+		}
+		failed++
+		if first == nil {
+			first = e.Err
+		}
+	}
+	if first != nil {
+		return len(objs) - failed, translate("remove objects", first)
+	}
+	return len(objs), nil
 }
 
 // Remove deletes an object; S3 answers a delete of a missing key with success too.
@@ -224,31 +281,10 @@ func (s *Store) RemovePrefix(ctx context.Context, prefix string) (int, error) {
 	removed := 0
 	batch := make([]minio.ObjectInfo, 0, removeBatch)
 	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		ch := make(chan minio.ObjectInfo, len(batch))
-		for _, o := range batch {
-			ch <- o
-		}
-		close(ch)
-		failed := 0
-		var first error
-		for e := range s.api.RemoveObjects(ctx, s.bucket, ch, minio.RemoveObjectsOptions{}) {
-			if minio.ToErrorResponse(e.Err).Code == "NoSuchKey" {
-				continue // gone already: what a delete wants
-			}
-			failed++
-			if first == nil {
-				first = e.Err
-			}
-		}
-		removed += len(batch) - failed
+		n, err := s.removeObjects(ctx, batch)
+		removed += n
 		batch = batch[:0]
-		if first != nil {
-			return translate("remove objects", first)
-		}
-		return nil
+		return err
 	}
 	for o := range s.api.ListObjectsIter(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
 		if o.Err != nil {

@@ -5,6 +5,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -34,7 +35,17 @@ type Config struct {
 	// FilesTimeout bounds the call that checks a post's image with the files service: a
 	// client is better served by a quick 503 than by a spinner.
 	FilesTimeout time.Duration `env:"FILES_TIMEOUT" envDefault:"2s"`
+
+	// ImageMaxAge is how long after its upload an image may still become a post; an
+	// older one is refused (upload it again). Uploads twice as old that no post uses are
+	// removed by the sweep, every ImageSweepInterval (0 turns the sweep off).
+	ImageMaxAge        time.Duration `env:"IMAGE_MAX_AGE" envDefault:"12h"`
+	ImageSweepInterval time.Duration `env:"IMAGE_SWEEP_INTERVAL" envDefault:"6h"`
 }
+
+// minImageMaxAge keeps the sweep well clear of uploads in use: an upload URL lives
+// minutes, a post follows its upload within them.
+const minImageMaxAge = time.Hour
 
 // Validate checks what tags cannot express.
 func (c *Config) Validate() error {
@@ -53,6 +64,12 @@ func (c *Config) Validate() error {
 	}
 	if c.FilesTimeout <= 0 {
 		errs = append(errs, errors.New("FILES_TIMEOUT must be positive"))
+	}
+	if c.ImageMaxAge < minImageMaxAge {
+		errs = append(errs, fmt.Errorf("IMAGE_MAX_AGE must be at least %s", minImageMaxAge))
+	}
+	if c.ImageSweepInterval < 0 {
+		errs = append(errs, errors.New("IMAGE_SWEEP_INTERVAL must not be negative (0 turns the sweep off)"))
 	}
 	return errors.Join(errs...)
 }

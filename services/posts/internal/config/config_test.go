@@ -74,18 +74,20 @@ func TestInvalid(t *testing.T) {
 		})
 	}
 	for name, vars := range map[string]map[string]string{
-		"short_secret":           {"IDENTITY_SECRET": "short"},
-		"no_brokers":             {"KAFKA_BROKERS": " , "},
-		"sasl_without_password":  {"KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "KAFKA_SASL_USERNAME": "instant-posts"},
-		"unknown_sasl_mechanism": {"KAFKA_SASL_MECHANISM": "GSSAPI", "KAFKA_SASL_USERNAME": "u", "KAFKA_SASL_PASSWORD": "pw"},
-		"ca_file_without_tls":    {"KAFKA_TLS_CA_FILE": "/etc/kafka-ca/ca.crt"},
-		"zero_image_bytes":       {"MAX_IMAGE_BYTES": "0"},
-		"bad_image_bytes":        {"MAX_IMAGE_BYTES": "10MB"},
-		"zero_timeout":           {"FILES_TIMEOUT": "0s"},
-		"bad_mode":               {"DISCOVERY_MODE": "mdns"},
-		"dlq_is_source":          {"POSTS_DLQ_TOPIC": "user.events"},
-		"dlq_is_likes":           {"POSTS_DLQ_TOPIC": "like.events"},
-		"dlq_is_comments":        {"POSTS_DLQ_TOPIC": "comment.events"},
+		"short_secret":            {"IDENTITY_SECRET": "short"},
+		"no_brokers":              {"KAFKA_BROKERS": " , "},
+		"sasl_without_password":   {"KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "KAFKA_SASL_USERNAME": "instant-posts"},
+		"unknown_sasl_mechanism":  {"KAFKA_SASL_MECHANISM": "GSSAPI", "KAFKA_SASL_USERNAME": "u", "KAFKA_SASL_PASSWORD": "pw"},
+		"ca_file_without_tls":     {"KAFKA_TLS_CA_FILE": "/etc/kafka-ca/ca.crt"},
+		"zero_image_bytes":        {"MAX_IMAGE_BYTES": "0"},
+		"bad_image_bytes":         {"MAX_IMAGE_BYTES": "10MB"},
+		"zero_timeout":            {"FILES_TIMEOUT": "0s"},
+		"image_max_age_too_short": {"IMAGE_MAX_AGE": "30m"},
+		"negative_sweep_interval": {"IMAGE_SWEEP_INTERVAL": "-1h"},
+		"bad_mode":                {"DISCOVERY_MODE": "mdns"},
+		"dlq_is_source":           {"POSTS_DLQ_TOPIC": "user.events"},
+		"dlq_is_likes":            {"POSTS_DLQ_TOPIC": "like.events"},
+		"dlq_is_comments":         {"POSTS_DLQ_TOPIC": "comment.events"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := load(with(vars)); err == nil {

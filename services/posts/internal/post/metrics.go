@@ -11,6 +11,9 @@ type Metrics struct {
 	created prometheus.Counter
 	updated prometheus.Counter
 	deleted prometheus.Counter
+	// The sweep of uploads no post uses.
+	unusedRemoved prometheus.Counter
+	sweeps        *prometheus.CounterVec
 }
 
 // NewMetrics registers the counters in reg.
@@ -19,8 +22,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		created: prometheus.NewCounter(prometheus.CounterOpts{Name: "posts_created_total", Help: "Posts created."}),
 		updated: prometheus.NewCounter(prometheus.CounterOpts{Name: "posts_updated_total", Help: "Posts whose caption changed."}),
 		deleted: prometheus.NewCounter(prometheus.CounterOpts{Name: "posts_deleted_total", Help: "Posts deleted."}),
+		unusedRemoved: prometheus.NewCounter(prometheus.CounterOpts{Name: "posts_unused_images_removed_total",
+			Help: "Uploaded images no post used, removed by the sweep."}),
+		sweeps: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posts_image_sweeps_total",
+			Help: "Sweeps of unused uploads, by result (ok, failed)."}, []string{"result"}),
 	}
-	for _, c := range []prometheus.Collector{m.created, m.updated, m.deleted} {
+	m.sweeps.WithLabelValues("ok")
+	m.sweeps.WithLabelValues("failed")
+	for _, c := range []prometheus.Collector{m.created, m.updated, m.deleted, m.unusedRemoved, m.sweeps} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register posts metrics: %w", err)
 		}

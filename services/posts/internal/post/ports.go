@@ -25,6 +25,8 @@ type Store interface {
 	Delete(ctx context.Context, id string, check func(Post) error) (Post, error)
 	// List returns up to q.Limit posts, newest first.
 	List(ctx context.Context, q ListQuery) ([]Post, error)
+	// UsedImageKeys returns those of keys that some post's image is.
+	UsedImageKeys(ctx context.Context, keys []string) ([]string, error)
 }
 
 // ListQuery selects a page of posts, newest first (by created_at, then id).
@@ -47,4 +49,15 @@ type Cursor struct {
 // the files service cannot answer.
 type Images interface {
 	Stat(ctx context.Context, key string) (Image, error)
+}
+
+// Uploads are the uploaded images as the sweep of unused ones sees them (the files
+// service): a page of the keys uploaded before a time, and their removal.
+type Uploads interface {
+	// ListUploads returns the keys of a page of uploads older than before, from after
+	// on, and the key to continue after ("" at the end). A page may be empty and still
+	// continue.
+	ListUploads(ctx context.Context, before time.Time, after string) (keys []string, next string, err error)
+	// RemoveUploads deletes keys and says how many went.
+	RemoveUploads(ctx context.Context, keys []string) (int, error)
 }

@@ -44,6 +44,9 @@ var (
 	ErrImageTooLarge = errors.New("image too large")
 	ErrImageEmpty    = errors.New("image is empty")
 	ErrImageInUse    = errors.New("image already used by another post")
+	// ErrImageExpired: the image was uploaded too long ago to be posted (it is about to
+	// be swept as unused); upload it again.
+	ErrImageExpired = errors.New("image upload expired")
 
 	ErrInvalidCursor = errors.New("malformed cursor")
 

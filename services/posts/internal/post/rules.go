@@ -3,6 +3,7 @@ package post
 import (
 	"mime"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -114,6 +115,7 @@ type Image struct {
 	OwnerID     string
 	Size        int64
 	ContentType string
+	UploadedAt  time.Time // zero when the files service does not say
 }
 
 // AllowedImageTypes are the content types a post's image may have.

@@ -22,12 +22,15 @@ type Service struct {
 	images        Images
 	metrics       *Metrics
 	maxImageBytes int64
+	maxImageAge   time.Duration
 	now           func() time.Time
 }
 
-// NewService wires the use cases to their ports. maxImageBytes bounds a post's image.
-func NewService(store Store, images Images, m *Metrics, maxImageBytes int64) *Service {
-	return &Service{store: store, images: images, metrics: m, maxImageBytes: maxImageBytes, now: time.Now}
+// NewService wires the use cases to their ports. maxImageBytes bounds a post's image;
+// maxImageAge is how long after its upload an image may still become a post (0: no
+// limit). The sweep of unused uploads removes only those twice as old (see Sweeper).
+func NewService(store Store, images Images, m *Metrics, maxImageBytes int64, maxImageAge time.Duration) *Service {
+	return &Service{store: store, images: images, metrics: m, maxImageBytes: maxImageBytes, maxImageAge: maxImageAge, now: time.Now}
 }
 
 // Draft is what an author sends to create a post. The image comes as ImageKey or, as
@@ -86,6 +89,9 @@ func (s *Service) Create(ctx context.Context, actor string, d Draft) (Post, erro
 	}
 	if err := CheckImage(img, actor, s.maxImageBytes); err != nil {
 		return Post{}, err
+	}
+	if s.maxImageAge > 0 && !img.UploadedAt.IsZero() && s.stamp().Sub(img.UploadedAt) > s.maxImageAge {
+		return Post{}, ErrImageExpired
 	}
 	id, err := NewID()
 	if err != nil {

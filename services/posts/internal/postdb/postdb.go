@@ -299,6 +299,18 @@ func (s *Store) List(ctx context.Context, q post.ListQuery) ([]post.Post, error)
 	return out, nil
 }
 
+// UsedImageKeys returns those of keys that a post's image is (posts_image_key).
+func (s *Store) UsedImageKeys(ctx context.Context, keys []string) ([]string, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	var used []string
+	if err := s.db.WithContext(ctx).Raw(`SELECT image_key FROM posts WHERE image_key IN ?`, keys).Scan(&used).Error; err != nil {
+		return nil, fmt.Errorf("used image keys: %w", translate(err))
+	}
+	return used, nil
+}
+
 // listSQL is the query of a page. Each form reads one index in its order (see
 // Migrations) and stops after the page: the keyset condition is a row comparison on the
 // index's own columns, so a cursor page starts where its index range does. A tag page

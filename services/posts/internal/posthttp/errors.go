@@ -34,6 +34,8 @@ func errorMap() web.ErrorMap {
 			Message: "the image is larger than allowed"},
 		{Target: post.ErrImageEmpty, Status: http.StatusBadRequest, Code: "image_empty", Message: "the uploaded file is empty"},
 		{Target: post.ErrAccountDeleted, Status: http.StatusUnauthorized, Code: "unauthorized", Message: "the account was deleted"},
+		{Target: post.ErrImageExpired, Status: http.StatusBadRequest, Code: "image_expired",
+			Message: "the image was uploaded too long ago; upload it again"},
 		{Target: post.ErrImageInUse, Status: http.StatusConflict, Code: "image_in_use",
 			Message: "that image already belongs to another post"},
 	}
