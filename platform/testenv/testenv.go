@@ -148,16 +148,7 @@ func Redis(t testing.TB) string {
 // broker addresses; it stops when the test ends.
 func Kafka(t testing.TB, topics ...string) []string {
 	t.Helper()
-	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.AllowAutoTopicCreation()}
-	if len(topics) > 0 {
-		opts = append(opts, kfake.SeedTopics(3, topics...))
-	}
-	c, err := kfake.NewCluster(opts...)
-	if err != nil {
-		t.Fatalf("kfake: %v", err)
-	}
-	t.Cleanup(c.Close)
-	return c.ListenAddrs()
+	return kafka(t, topics, kfake.AllowAutoTopicCreation())
 }
 
 // KafkaSASL starts an in-process Kafka cluster that, like Strimzi's listener with
@@ -165,7 +156,12 @@ func Kafka(t testing.TB, topics ...string) []string {
 // password; it has the given topics and stops when the test ends.
 func KafkaSASL(t testing.TB, user, password string, topics ...string) []string {
 	t.Helper()
-	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.EnableSASL(), kfake.User("SCRAM-SHA-512", user, password)}
+	return kafka(t, topics, kfake.EnableSASL(), kfake.User("SCRAM-SHA-512", user, password))
+}
+
+func kafka(t testing.TB, topics []string, extra ...kfake.Opt) []string {
+	t.Helper()
+	opts := append([]kfake.Opt{kfake.NumBrokers(1)}, extra...)
 	if len(topics) > 0 {
 		opts = append(opts, kfake.SeedTopics(3, topics...))
 	}
