@@ -220,6 +220,20 @@ func testCelebrity(t *testing.T, h *harness) {
 	if got := metric(t, h.proc.Registry, "feed_fanout_writes_total") - writes; got != 2 {
 		t.Fatalf("fan-out writes = %v, want 2 (the regular author's two posts, to one follower)", got)
 	}
+
+	// A fan leaves: the star is down to the threshold, no longer merged at read time, so
+	// the remaining fans' timelines get the post made while it was a celebrity.
+	h.unfollow(t, fans[2], star)
+	h.followersAre(t, star, 2)
+	eventually(t, func() string {
+		if !h.inTimeline(t, fans[0], s1) || !h.inTimeline(t, fans[1], s1) {
+			return "the demoted star's post did not reach its followers' timelines"
+		}
+		return ""
+	})
+	h.feedIs(t, fans[0], r2, s1, r1)
+	h.feedIs(t, fans[1], s1)
+	h.feedIs(t, fans[2])
 }
 
 // testPaging walks a feed in pages while new posts keep arriving between the pages: the

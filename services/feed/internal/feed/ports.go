@@ -38,6 +38,10 @@ const (
 	// Followers' timelines. Both lists were read in the deletion's transaction: the
 	// read model forgets them in the same commit.
 	TaskPurgeUser TaskKind = "purge_user"
+	// TaskDemote copies UserID's recent posts into their followers' timelines: UserID
+	// has just fallen to the celebrity threshold, so the posts they made above it, never
+	// fanned out, are no longer merged at read time either.
+	TaskDemote TaskKind = "demote"
 )
 
 // Task is one queued timeline change.
@@ -59,9 +63,10 @@ type Store interface {
 	SaveUser(ctx context.Context, m Mark, u User) error
 	// DeleteUser forgets an account: its posts (keeping the ids of the newest keepPosts
 	// for the purge task), its follows both ways (fixing the other ends' counts), its
-	// likes and comments (fixing the posts' counts), and queues TaskPurgeUser. Later
+	// likes and comments (fixing the posts' counts), and queues TaskPurgeUser, and
+	// TaskDemote for each account the deletion brings down to threshold followers. Later
 	// events about the account or its posts are ignored.
-	DeleteUser(ctx context.Context, m Mark, id string, keepPosts int) error
+	DeleteUser(ctx context.Context, m Mark, id string, keepPosts, threshold int) error
 	// AddPost stores a post view, its counts taken from the likes and comments already
 	// seen, and queues TaskFanOut.
 	AddPost(ctx context.Context, m Mark, p Post) error
@@ -71,8 +76,9 @@ type Store interface {
 	DeletePost(ctx context.Context, m Mark, id, userID string) error
 	// AddFollow records an edge, fixes both counts and queues TaskBackfill.
 	AddFollow(ctx context.Context, m Mark, follower, followee string, at time.Time) error
-	// RemoveFollow removes an edge, fixes both counts and queues TaskUnfollow.
-	RemoveFollow(ctx context.Context, m Mark, follower, followee string) error
+	// RemoveFollow removes an edge, fixes both counts and queues TaskUnfollow, and
+	// TaskDemote when the followee is down to threshold followers.
+	RemoveFollow(ctx context.Context, m Mark, follower, followee string, threshold int) error
 	// AddLike and RemoveLike keep the (post, user) likes set; the post's like_count
 	// moves only when the set changes.
 	AddLike(ctx context.Context, m Mark, postID, userID string) error

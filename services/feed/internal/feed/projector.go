@@ -43,7 +43,7 @@ func (p *Projector) SaveUser(ctx context.Context, m Mark, u User) error {
 
 // DeleteUser applies user.deleted.
 func (p *Projector) DeleteUser(ctx context.Context, m Mark, id string) error {
-	return p.queued("delete user", p.store.DeleteUser(ctx, m, id, p.opt.Cap))
+	return p.queued("delete user", p.store.DeleteUser(ctx, m, id, p.opt.Cap, p.opt.Threshold))
 }
 
 // AddPost applies post.created.
@@ -68,7 +68,7 @@ func (p *Projector) AddFollow(ctx context.Context, m Mark, follower, followee st
 
 // RemoveFollow applies follow.deleted.
 func (p *Projector) RemoveFollow(ctx context.Context, m Mark, follower, followee string) error {
-	return p.queued("remove follow", p.store.RemoveFollow(ctx, m, follower, followee))
+	return p.queued("remove follow", p.store.RemoveFollow(ctx, m, follower, followee, p.opt.Threshold))
 }
 
 // AddLike applies like.created.
@@ -192,6 +192,8 @@ func (p *Projector) run(ctx context.Context, t Task) error {
 		return p.unfollow(ctx, t.UserID, t.OtherID)
 	case TaskPurgeUser:
 		return p.purgeUser(ctx, t.UserID, t.Followers, t.Posts)
+	case TaskDemote:
+		return p.demote(ctx, t.UserID)
 	default:
 		// Written by a newer version of the service: not this one's to run.
 		p.log.ErrorContext(ctx, "unknown timeline task dropped", "kind", string(t.Kind), "event", t.EventID)
@@ -291,6 +293,24 @@ func (p *Projector) backfill(ctx context.Context, follower, followee string) err
 		return err
 	}
 	return p.tl.Add(ctx, []string{follower}, refs)
+}
+
+// demote gives the followers of an author who fell to the celebrity threshold the
+// author's recent posts, as a backfill would: those made above the threshold were never
+// fanned out, and reads no longer merge them in. An author back above it since needs
+// nothing (reads merge again).
+func (p *Projector) demote(ctx context.Context, author string) error {
+	if p.opt.Backfill == 0 {
+		return nil
+	}
+	if celeb, err := p.celebrity(ctx, author); err != nil || celeb {
+		return err
+	}
+	refs, err := p.store.AuthorRefs(ctx, author, p.opt.Backfill)
+	if err != nil || len(refs) == 0 {
+		return err
+	}
+	return p.eachFollowerPage(ctx, author, func(ids []string) error { return p.tl.Add(ctx, ids, refs) })
 }
 
 // unfollow takes followee's posts out of follower's timeline, unless the follow was

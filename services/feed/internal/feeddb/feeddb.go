@@ -121,8 +121,14 @@ func (s *Store) SaveUser(ctx context.Context, m feed.Mark, u feed.User) error {
 }
 
 // DeleteUser forgets an account and everything of it in the read model.
-func (s *Store) DeleteUser(ctx context.Context, m feed.Mark, id string, keepPosts int) error {
+func (s *Store) DeleteUser(ctx context.Context, m feed.Mark, id string, keepPosts, threshold int) error {
 	return s.apply(ctx, "delete user", m, func(tx *gorm.DB) error {
+		// The accounts this one followed that its going brings down to the threshold.
+		var demoted []string
+		if err := tx.Raw(`SELECT user_id FROM user_stats WHERE followers_count = ?
+			AND user_id IN (SELECT followee_id FROM follows WHERE follower_id = ?)`, threshold+1, id).Scan(&demoted).Error; err != nil {
+			return err
+		}
 		task := feed.Task{Kind: feed.TaskPurgeUser, UserID: id}
 		if err := tx.Raw(`SELECT follower_id FROM follows WHERE followee_id = ?`, id).Scan(&task.Followers).Error; err != nil {
 			return err
@@ -160,6 +166,11 @@ func (s *Store) DeleteUser(ctx context.Context, m feed.Mark, id string, keepPost
 		)
 		if err != nil {
 			return err
+		}
+		for _, u := range demoted {
+			if err := enqueue(tx, m, feed.Task{Kind: feed.TaskDemote, UserID: u}); err != nil {
+				return err
+			}
 		}
 		return enqueue(tx, m, task)
 	})
@@ -243,7 +254,7 @@ func (s *Store) AddFollow(ctx context.Context, m feed.Mark, follower, followee s
 
 // RemoveFollow removes an edge and queues the removal of the followee's posts from the
 // follower's timeline.
-func (s *Store) RemoveFollow(ctx context.Context, m feed.Mark, follower, followee string) error {
+func (s *Store) RemoveFollow(ctx context.Context, m feed.Mark, follower, followee string, threshold int) error {
 	return s.apply(ctx, "remove follow", m, func(tx *gorm.DB) error {
 		res := tx.Exec(`DELETE FROM follows WHERE follower_id = ? AND followee_id = ?`, follower, followee)
 		if res.Error != nil || res.RowsAffected == 0 {
@@ -254,6 +265,15 @@ func (s *Store) RemoveFollow(ctx context.Context, m feed.Mark, follower, followe
 		}
 		if err := bump(tx, follower, followingCount, -1); err != nil {
 			return err
+		}
+		var left int64
+		if err := tx.Raw(`SELECT followers_count FROM user_stats WHERE user_id = ?`, followee).Scan(&left).Error; err != nil {
+			return err
+		}
+		if left == int64(threshold) {
+			if err := enqueue(tx, m, feed.Task{Kind: feed.TaskDemote, UserID: followee}); err != nil {
+				return err
+			}
 		}
 		return enqueue(tx, m, feed.Task{Kind: feed.TaskUnfollow, UserID: follower, OtherID: followee})
 	})

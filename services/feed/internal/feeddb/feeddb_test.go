@@ -157,13 +157,13 @@ func TestEventsApplyOnce(t *testing.T) {
 			if celebs, _ := s.FollowedCelebrities(ctx, bob, 2); len(celebs) != 0 {
 				t.Fatalf("celebrities above 2 = %v", celebs)
 			}
-			twice(t, func(m feed.Mark) error { return s.RemoveFollow(ctx, m, bob, alice) })
+			twice(t, func(m feed.Mark) error { return s.RemoveFollow(ctx, m, bob, alice, 5000) })
 			if st := stats(t, s, carol, alice); st.Followers != 1 || st.FollowedByMe != true {
 				t.Fatalf("after bob unfollowed: %+v", st)
 			}
 
 			// Carol goes: her like, comment and follows leave the counts.
-			twice(t, func(m feed.Mark) error { return s.DeleteUser(ctx, m, carol, 10) })
+			twice(t, func(m feed.Mark) error { return s.DeleteUser(ctx, m, carol, 10, 5000) })
 			if l, c, _ := counts(t, s, bob, post); l != 0 || c != 0 {
 				t.Fatalf("counts after carol's deletion = %d, %d", l, c)
 			}
@@ -234,7 +234,7 @@ func TestDeleteUserKeepsTheirPostsForThePurge(t *testing.T) {
 				must(t, s.AddPost(ctx, mark(), feed.Post{ID: id, UserID: author, Caption: "c", ImageKey: "k" + id, CreatedAt: base.Add(time.Duration(i) * time.Minute)}))
 			}
 			must(t, s.AddFollow(ctx, mark(), fan, author, base))
-			must(t, s.DeleteUser(ctx, mark(), author, 3))
+			must(t, s.DeleteUser(ctx, mark(), author, 3, 5000))
 			tasks, err := s.PendingTasks(ctx, 100)
 			must(t, err)
 			purge := tasks[len(tasks)-1]
@@ -418,6 +418,58 @@ func TestListPlansUseIndexes(t *testing.T) {
 				if rows > tc.maxSort {
 					t.Fatalf("plan sorts %d rows (at most %d allowed):\n%s", rows, tc.maxSort, plan)
 				}
+			}
+		})
+	}
+}
+
+// TestDemotionIsQueued: an account brought down to the celebrity threshold, by an
+// unfollow or by a follower's deletion, gets TaskDemote in the same transaction; one that
+// stays above it, or was below it already, gets none.
+func TestDemotionIsQueued(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d, func(t *testing.T) {
+			s, db := open(t, d)
+			ctx := context.Background()
+			at := time.Now()
+			star, other := uuid.NewString(), uuid.NewString()
+			fans := []string{uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()}
+			for _, f := range fans {
+				must(t, s.AddFollow(ctx, mark(), f, star, at))
+			}
+			must(t, s.AddFollow(ctx, mark(), fans[0], other, at))
+			demotions := func() []string {
+				t.Helper()
+				tasks, err := s.PendingTasks(ctx, 100)
+				must(t, err)
+				var out []string
+				for _, tk := range tasks {
+					if tk.Kind == feed.TaskDemote {
+						out = append(out, tk.UserID)
+					}
+				}
+				must(t, db.Exec(`DELETE FROM timeline_tasks`).Error)
+				return out
+			}
+			demotions()
+
+			// Threshold 2: four followers, then three (still above), then two (down to it).
+			must(t, s.RemoveFollow(ctx, mark(), fans[3], star, 2))
+			if got := demotions(); len(got) != 0 {
+				t.Fatalf("demoted at 3 followers of 2: %v", got)
+			}
+			// fans[2]'s account goes: star falls to 2, other (1 follower, never above) does not count.
+			must(t, s.AddFollow(ctx, mark(), fans[2], other, at))
+			demotions()
+			must(t, s.DeleteUser(ctx, mark(), fans[2], 10, 2))
+			if got := demotions(); !cmp.Equal(got, []string{star}) {
+				t.Fatalf("demotions after the deletion = %v, want the star", got)
+			}
+			// Up again and down again by an unfollow.
+			must(t, s.AddFollow(ctx, mark(), fans[3], star, at))
+			must(t, s.RemoveFollow(ctx, mark(), fans[3], star, 2))
+			if got := demotions(); !cmp.Equal(got, []string{star}) {
+				t.Fatalf("demotions after the unfollow = %v, want the star", got)
 			}
 		})
 	}
