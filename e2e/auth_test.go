@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"testing"
@@ -103,6 +104,31 @@ func TestSignUpSignInSignOut(t *testing.T) {
 		}
 		if last.status != 429 || last.header.Get("Retry-After") == "" {
 			t.Fatalf("ninth request for one address: %d, Retry-After %q", last.status, last.header.Get("Retry-After"))
+		}
+	})
+
+	// An email change is confirmed from the new address, and the old address is told,
+	// through auth's outbox, Kafka, the email service's template and SMTP.
+	t.Run("email_change_notifies_the_old_address", func(t *testing.T) {
+		c := newClient(t, s.GatewayURL)
+		old := testenv.Name("mover") + "@example.com"
+		id, sid := signUp(t, s, c, old, strings.ReplaceAll(testenv.Name("mover_"), "-", ""))
+		auth := map[string]string{"Authorization": "Bearer " + sid}
+		next := testenv.Name("moved") + "@example.org"
+		since := time.Now()
+		c.expect(200, "POST", "/auth/users/"+id+"/email", map[string]string{"email": next}, auth)
+		cd := readCode(t, s, next, since)
+		c.expect(200, "POST", "/auth/users/"+id+"/email/confirm", map[string]string{"code": cd}, auth)
+
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		msg, err := s.Mail.WaitFor(ctx, old, since)
+		if err != nil {
+			t.Fatalf("no notice to the old address: %v", err)
+		}
+		masked := next[:1] + "***@example.org"
+		if !strings.Contains(msg.Subject, "was changed") || !strings.Contains(msg.Text, masked) || strings.Contains(msg.Text, next) {
+			t.Fatalf("notice: subject %q, text %q; want the new address masked as %s", msg.Subject, msg.Text, masked)
 		}
 	})
 
