@@ -14,6 +14,7 @@ import (
 	"instant/platform/events"
 	"instant/platform/identity"
 	"instant/platform/service"
+	"instant/platform/tombstone"
 	"instant/services/feed/internal/config"
 	"instant/services/feed/internal/feed"
 	"instant/services/feed/internal/feeddb"
@@ -124,7 +125,7 @@ func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *a
 	return a, nil
 }
 
-// prune deletes old processed-event marks every pruneEvery until ctx ends.
+// prune deletes old processed-event marks and tombstones every pruneEvery until ctx ends.
 func prune(ctx context.Context, db *gorm.DB, log *slog.Logger) {
 	tick := time.NewTicker(pruneEvery)
 	defer tick.Stop()
@@ -140,6 +141,15 @@ func prune(ctx context.Context, db *gorm.DB, log *slog.Logger) {
 			log.WarnContext(ctx, "pruning processed-event marks", "err", err)
 		case n > 0:
 			log.InfoContext(ctx, "pruned processed-event marks", "count", n)
+		}
+		// The read model's tombstones keep a late event from bringing back what was
+		// deleted; past the marks' retention no event can come late enough.
+		n, err = tombstone.Prune(db)(ctx, time.Now().Add(-processedRetention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.WarnContext(ctx, "pruning tombstones", "err", err)
+		case n > 0:
+			log.InfoContext(ctx, "pruned tombstones", "count", n)
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"instant/platform/database"
 	"instant/platform/logging"
 	"instant/platform/testenv"
+	"instant/platform/tombstone"
 	"instant/services/feed/internal/feed"
 )
 
@@ -470,6 +471,30 @@ func TestDemotionIsQueued(t *testing.T) {
 			must(t, s.RemoveFollow(ctx, mark(), fans[3], star, 2))
 			if got := demotions(); !cmp.Equal(got, []string{star}) {
 				t.Fatalf("demotions after the unfollow = %v, want the star", got)
+			}
+		})
+	}
+}
+
+// TestTombstonesPrune: the read model's tombstones (UUID ids on PostgreSQL) are pruned by
+// platform/tombstone's pruner, which feed runs with its processed-event marks.
+func TestTombstonesPrune(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d, func(t *testing.T) {
+			s, db := open(t, d)
+			ctx := context.Background()
+			old, recent := uuid.NewString(), uuid.NewString()
+			must(t, s.DeleteUser(ctx, mark(), old, 10, 5000))
+			must(t, s.DeleteUser(ctx, mark(), recent, 10, 5000))
+			must(t, db.Exec(`UPDATE tombstones SET deleted_at = ? WHERE id = ?`, time.Now().UTC().Add(-40*24*time.Hour), old).Error)
+			n, err := tombstone.Prune(db)(ctx, time.Now().Add(-30*24*time.Hour))
+			if err != nil || n != 1 {
+				t.Fatalf("prune = %d, %v; want 1", n, err)
+			}
+			var left []string
+			must(t, db.Raw(`SELECT id FROM tombstones`).Scan(&left).Error)
+			if len(left) != 1 || left[0] != recent {
+				t.Fatalf("tombstones left: %v, want %s", left, recent)
 			}
 		})
 	}
