@@ -30,12 +30,11 @@ import (
 type app struct {
 	handler http.Handler
 
-	log       *slog.Logger
-	db        *gorm.DB
-	rdb       *redis.Client
-	producer  *events.Producer
-	stopRelay context.CancelFunc
-	relayDone chan struct{}
+	log      *slog.Logger
+	db       *gorm.DB
+	rdb      *redis.Client
+	producer *events.Producer
+	workers  *service.Workers // the outbox relay
 }
 
 // redisDialTimeout bounds connecting to Redis, so a Redis that is gone costs a request a
@@ -75,16 +74,9 @@ func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *a
 	if err != nil {
 		return nil, err
 	}
-	// The relay outlives the request context of a shutdown's drain: it stops in close,
-	// after the servers, so events committed by the last requests still leave promptly.
-	relayCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	a.stopRelay, a.relayDone = stop, make(chan struct{})
-	go func() {
-		defer close(a.relayDone)
-		if err := relay.Run(relayCtx); err != nil {
-			proc.Log.Error("outbox relay stopped", "err", err)
-		}
-	}()
+	// The relay stops in close, after the servers have drained (service.Workers).
+	a.workers = service.NewWorkers(ctx, proc.Log)
+	a.workers.Go("outbox relay", relay.Run)
 
 	metrics, err := user.NewMetrics(proc.Registry)
 	if err != nil {
@@ -123,10 +115,7 @@ func migrateDB(ctx context.Context, db *gorm.DB) error {
 
 // close stops the relay and closes the clients in the reverse order of opening.
 func (a *app) close() {
-	if a.stopRelay != nil {
-		a.stopRelay()
-		<-a.relayDone
-	}
+	a.workers.Stop()
 	if a.producer != nil {
 		a.producer.Close()
 	}

@@ -43,9 +43,7 @@ type app struct {
 	db        *gorm.DB
 	rdb       *redis.Client
 	projector *feed.Projector
-	// stops and waits for the background workers (event consumer, timeline tasks).
-	stopWorkers context.CancelFunc
-	workers     []chan struct{}
+	workers   *service.Workers // the event consumer, the timeline tasks, the pruning
 }
 
 // newApp connects the stores, migrates the database, starts the event consumer and the
@@ -102,17 +100,17 @@ func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *a
 	if err != nil {
 		return nil, err
 	}
-	// The workers outlive the request context of a shutdown's drain: they stop in close,
-	// after the servers.
-	workCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	a.stopWorkers = stop
-	a.start(func() {
-		if err := consumer.Run(workCtx); err != nil {
-			proc.Log.Error("event consumer stopped", "err", err)
-		}
+	// The workers stop in close, after the servers have drained (service.Workers).
+	a.workers = service.NewWorkers(ctx, proc.Log)
+	a.workers.Go("event consumer", consumer.Run)
+	a.workers.Go("timeline tasks", func(ctx context.Context) error {
+		a.projector.Run(ctx, taskRetry)
+		return nil
 	})
-	a.start(func() { a.projector.Run(workCtx, taskRetry) })
-	a.start(func() { prune(workCtx, a.db, proc.Log) })
+	a.workers.Go("pruning", func(ctx context.Context) error {
+		prune(ctx, a.db, proc.Log)
+		return nil
+	})
 
 	// Redis is left out of readiness on purpose: without it the feed still answers every
 	// read from the read model, and timeline writes wait in their queue.
@@ -160,24 +158,9 @@ func migrateDB(ctx context.Context, db *gorm.DB) error {
 	return database.Migrate(ctx, db, "feed", feeddb.Migrations())
 }
 
-// start runs fn in the background until stopWorkers; close waits for it.
-func (a *app) start(fn func()) {
-	done := make(chan struct{})
-	a.workers = append(a.workers, done)
-	go func() {
-		defer close(done)
-		fn()
-	}()
-}
-
 // close stops the workers and closes the clients in the reverse order of opening.
 func (a *app) close() {
-	if a.stopWorkers != nil {
-		a.stopWorkers()
-	}
-	for _, done := range a.workers {
-		<-done
-	}
+	a.workers.Stop()
 	if a.rdb != nil {
 		if err := a.rdb.Close(); err != nil {
 			a.log.Warn("closing redis", "err", err)

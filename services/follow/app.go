@@ -34,9 +34,7 @@ type app struct {
 	db       *gorm.DB
 	producer *events.Producer
 	resolver discovery.Resolver
-	// stops and waits for the background workers (outbox relay, user.deleted consumer).
-	stopWorkers context.CancelFunc
-	workers     []chan struct{}
+	workers  *service.Workers // the outbox relay, the user.deleted consumer
 }
 
 // newApp connects the database, migrates it, starts the outbox relay and the
@@ -80,20 +78,10 @@ func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *a
 	if err != nil {
 		return nil, err
 	}
-	// The workers outlive the request context of a shutdown's drain: they stop in close,
-	// after the servers, so events committed by the last requests still leave promptly.
-	workCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	a.stopWorkers = stop
-	a.start(func() {
-		if err := relay.Run(workCtx); err != nil {
-			proc.Log.Error("outbox relay stopped", "err", err)
-		}
-	})
-	a.start(func() {
-		if err := consumer.Run(workCtx); err != nil {
-			proc.Log.Error("events consumer stopped", "err", err)
-		}
-	})
+	// The workers stop in close, after the servers have drained (service.Workers).
+	a.workers = service.NewWorkers(ctx, proc.Log)
+	a.workers.Go("outbox relay", relay.Run)
+	a.workers.Go("events consumer", consumer.Run)
 
 	signer, err := identity.NewSigner(cfg.IdentitySecret)
 	if err != nil {
@@ -133,24 +121,9 @@ func migrateDB(ctx context.Context, db *gorm.DB) error {
 	return database.Migrate(ctx, db, "follow", followdb.Migrations())
 }
 
-// start runs fn in the background until stopWorkers; close waits for it.
-func (a *app) start(fn func()) {
-	done := make(chan struct{})
-	a.workers = append(a.workers, done)
-	go func() {
-		defer close(done)
-		fn()
-	}()
-}
-
 // close stops the workers and closes the clients in the reverse order of opening.
 func (a *app) close() {
-	if a.stopWorkers != nil {
-		a.stopWorkers()
-	}
-	for _, done := range a.workers {
-		<-done
-	}
+	a.workers.Stop()
 	var errs []error
 	if a.resolver != nil {
 		errs = append(errs, a.resolver.Close())

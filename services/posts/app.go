@@ -32,9 +32,7 @@ type app struct {
 	db       *gorm.DB
 	producer *events.Producer
 	resolver discovery.Resolver
-	// stops and waits for the background workers (outbox relay, events consumer).
-	stopWorkers context.CancelFunc
-	workers     []chan struct{}
+	workers  *service.Workers // the outbox relay, the events consumer
 }
 
 // newApp connects the stores, migrates the database, starts the outbox relay and the
@@ -78,20 +76,10 @@ func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *a
 	if err != nil {
 		return nil, err
 	}
-	// The workers outlive the request context of a shutdown's drain: they stop in close,
-	// after the servers, so events committed by the last requests still leave promptly.
-	workCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	a.stopWorkers = stop
-	a.start(func() {
-		if err := relay.Run(workCtx); err != nil {
-			proc.Log.Error("outbox relay stopped", "err", err)
-		}
-	})
-	a.start(func() {
-		if err := consumer.Run(workCtx); err != nil {
-			proc.Log.Error("events consumer stopped", "err", err)
-		}
-	})
+	// The workers stop in close, after the servers have drained (service.Workers).
+	a.workers = service.NewWorkers(ctx, proc.Log)
+	a.workers.Go("outbox relay", relay.Run)
+	a.workers.Go("events consumer", consumer.Run)
 
 	a.resolver, err = cfg.Discovery.Resolver(ctx, cfg.Base, []string{postfiles.Service}, proc.Log)
 	if err != nil {
@@ -110,7 +98,10 @@ func newApp(ctx context.Context, cfg config.Config, proc *service.Process) (_ *a
 	svc := post.NewService(store, files, metrics, cfg.MaxImageBytes, cfg.ImageMaxAge)
 	if cfg.ImageSweepInterval > 0 {
 		sweeper := post.NewSweeper(store, files, cfg.ImageMaxAge, metrics, proc.Log)
-		a.start(func() { sweeper.Run(workCtx, cfg.ImageSweepInterval) })
+		a.workers.Go("sweep of unused uploads", func(ctx context.Context) error {
+			sweeper.Run(ctx, cfg.ImageSweepInterval)
+			return nil
+		})
 	}
 
 	// files is left out of readiness on purpose: without it posts still serves every
@@ -131,24 +122,9 @@ func migrateDB(ctx context.Context, db *gorm.DB) error {
 	return database.Migrate(ctx, db, "posts", postdb.Migrations())
 }
 
-// start runs fn in the background until stopWorkers; close waits for it.
-func (a *app) start(fn func()) {
-	done := make(chan struct{})
-	a.workers = append(a.workers, done)
-	go func() {
-		defer close(done)
-		fn()
-	}()
-}
-
 // close stops the workers and closes the clients in the reverse order of opening.
 func (a *app) close() {
-	if a.stopWorkers != nil {
-		a.stopWorkers()
-	}
-	for _, done := range a.workers {
-		<-done
-	}
+	a.workers.Stop()
 	if a.resolver != nil {
 		if err := a.resolver.Close(); err != nil {
 			a.log.Warn("closing discovery", "err", err)
